@@ -1,0 +1,50 @@
+"""kreg: regularization of neural networks, taught with Keras 3.
+
+One source runs on TensorFlow, JAX or PyTorch (``KERAS_BACKEND``).
+
+Sub-packages (imported lazily, so that ``import kreg`` does not import Keras
+and a lesson can still choose its backend from the command line):
+
+- ``kreg.layers``: DropConnect, weight noise, GroupNorm, teaching Dropout and
+  BatchNorm, Monte-Carlo prediction, batch-norm population statistics;
+- ``kreg.regularizers``: L1, L2, ElasticNet, attaching and measuring penalties;
+- ``kreg.callbacks``: EarlyStopping, ReduceLROnPlateau (also on a schedule),
+  LearningCurves, WeightAveraging;
+- ``kreg.schedules``: the lectures' exponential and step decays;
+- ``kreg.data``: datasets with offline fallbacks, augmentation, label noise;
+- ``kreg.models``: the lectures' architectures;
+- ``kreg.plots``: the lessons' figures;
+- ``kreg.lesson``: the harness the lesson scripts are built on.
+
+The most used objects are also available at the top level (``kreg.DropConnect``,
+``kreg.L2``, ``kreg.EarlyStopping``, ...).
+"""
+
+from __future__ import annotations
+
+import importlib
+
+__version__ = "0.1.0"
+
+_SUBMODULES = ("callbacks", "data", "layers", "lesson", "models", "plots", "regularizers", "schedules")
+
+# top-level name -> sub-module that defines it
+_EXPORTS = {
+    "load": "data",
+    "mlp": "models",
+    "cnn": "models",
+}
+
+__all__ = ["__version__", *_SUBMODULES, *_EXPORTS]
+
+
+def __getattr__(name):
+    if name in _SUBMODULES:
+        return importlib.import_module(f"kreg.{name}")
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"kreg.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module 'kreg' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

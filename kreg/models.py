@@ -1,0 +1,170 @@
+"""Builders for the lectures' architectures.
+
+All builders return an *uncompiled* ``keras.Sequential`` whose first layer is
+``keras.Input(input_shape)``, so the same code serves MNIST (28, 28, 1), the
+embedded 8x8 digits and MNIST-1D (40,). Outputs are logits (no softmax):
+compile with ``from_logits=True`` losses, as the STAT 453 notebooks do with
+``F.cross_entropy``. ``compile_classifier`` does that for you.
+"""
+
+from __future__ import annotations
+
+import keras
+
+from kreg._validation import check_float, check_int, invalid
+
+__all__ = ["mlp", "cnn", "softmax_regression", "compile_classifier", "STAT453_HIDDEN"]
+
+#: The STAT 453 L10-L12 notebooks' MLP: 784-75-45-10 with ReLU.
+STAT453_HIDDEN = (75, 45)
+
+
+def _check_hidden(hidden):
+    if isinstance(hidden, int) or not all(isinstance(h, int) and not isinstance(h, bool) and h > 0 for h in hidden):
+        raise invalid("hidden", hidden, "a sequence of positive integers")
+    return tuple(hidden)
+
+
+def mlp(
+    input_shape,
+    num_classes=10,
+    *,
+    hidden=STAT453_HIDDEN,
+    activation="relu",
+    dropout=0.0,
+    dropout_layer=None,
+    batchnorm=False,
+    kernel_initializer="glorot_uniform",
+    kernel_regularizer=None,
+    dense_layer=None,
+    name="mlp",
+):
+    """The STAT 453 multilayer perceptron: Flatten, (Dense, act, Dropout)*, Dense.
+
+    Args:
+        input_shape: shape of one example, e.g. ``(28, 28, 1)``.
+        num_classes: units of the output layer (logits).
+        hidden: hidden-layer widths; default ``(75, 45)`` as in STAT 453.
+        activation: hidden activation.
+        dropout: drop probability after each hidden activation (0 = none),
+            as in deck 000's ``torch.nn.Dropout(drop_proba)`` placement.
+        dropout_layer: callable ``rate -> layer`` replacing
+            ``keras.layers.Dropout`` (e.g. ``kreg.layers.Dropout`` in vanilla
+            mode).
+        batchnorm: insert a batch-norm layer between each hidden Dense
+            (then built with ``use_bias=False``) and its activation, as in
+            the STAT 453 batchnorm notebook. ``True`` uses
+            ``keras.layers.BatchNormalization``; a callable ``() -> layer``
+            lets you pass ``kreg.layers.BatchNorm``.
+        kernel_initializer: initializer for every Dense kernel.
+        kernel_regularizer: regularizer for every Dense kernel.
+        dense_layer: callable ``(units, **kwargs) -> layer`` replacing
+            ``keras.layers.Dense`` for the hidden layers (e.g. DropConnect).
+        name: model name.
+    """
+    hidden = _check_hidden(hidden)
+    num_classes = check_int("num_classes", num_classes, low=1)
+    dropout = check_float("dropout", dropout, low=0.0, high=1.0, high_inclusive=False)
+    dense = dense_layer or keras.layers.Dense
+    drop = dropout_layer or (lambda rate: keras.layers.Dropout(rate))
+    layers = [keras.Input(tuple(input_shape)), keras.layers.Flatten()]
+    for i, units in enumerate(hidden):
+        layers.append(
+            dense(
+                units,
+                use_bias=not batchnorm,
+                kernel_initializer=kernel_initializer,
+                kernel_regularizer=kernel_regularizer,
+                name=f"hidden_{i + 1}",
+            )
+        )
+        if batchnorm:
+            layers.append(keras.layers.BatchNormalization() if batchnorm is True else batchnorm())
+        layers.append(keras.layers.Activation(activation))
+        if dropout > 0:
+            layers.append(drop(dropout))
+    layers.append(
+        keras.layers.Dense(
+            num_classes,
+            kernel_initializer=kernel_initializer,
+            kernel_regularizer=kernel_regularizer,
+            name="logits",
+        )
+    )
+    return keras.Sequential(layers, name=name)
+
+
+def softmax_regression(input_shape, num_classes=10, *, kernel_regularizer=None, name="softmax_regression"):
+    """Multinomial logistic (softmax) regression: Flatten then one Dense (logits)."""
+    return keras.Sequential(
+        [
+            keras.Input(tuple(input_shape)),
+            keras.layers.Flatten(),
+            keras.layers.Dense(num_classes, kernel_regularizer=kernel_regularizer, name="logits"),
+        ],
+        name=name,
+    )
+
+
+def cnn(
+    input_shape,
+    num_classes=10,
+    *,
+    filters=(16, 32),
+    norm=None,
+    dropout=0.0,
+    kernel_regularizer=None,
+    name="cnn",
+):
+    """A small CNN: (Conv3x3, [norm], ReLU, MaxPool2)* then GlobalAveragePool and Dense.
+
+    Pooling is skipped once the feature map is smaller than 4 pixels, so the
+    same builder works on 28x28 MNIST and 8x8 digits.
+
+    Args:
+        norm: ``None`` or a callable ``() -> layer`` inserted after each
+            convolution (then built without bias), e.g.
+            ``lambda: kreg.layers.GroupNorm(4)``.
+    """
+    num_classes = check_int("num_classes", num_classes, low=1)
+    dropout = check_float("dropout", dropout, low=0.0, high=1.0, high_inclusive=False)
+    if len(input_shape) == 2:
+        input_shape = (*input_shape, 1)
+    layers = [keras.Input(tuple(input_shape))]
+    size = min(input_shape[0], input_shape[1])
+    for i, f in enumerate(filters):
+        layers.append(keras.layers.Conv2D(f, 3, padding="same", use_bias=norm is None,
+                                          kernel_regularizer=kernel_regularizer, name=f"conv_{i + 1}"))
+        if norm is not None:
+            layers.append(norm())
+        layers.append(keras.layers.Activation("relu"))
+        if size >= 8:
+            layers.append(keras.layers.MaxPooling2D(2))
+            size //= 2
+    layers.append(keras.layers.GlobalAveragePooling2D())
+    if dropout > 0:
+        layers.append(keras.layers.Dropout(dropout))
+    layers.append(keras.layers.Dense(num_classes, kernel_regularizer=kernel_regularizer, name="logits"))
+    return keras.Sequential(layers, name=name)
+
+
+def compile_classifier(model, optimizer="sgd", *, learning_rate=0.1, label_smoothing=0.0, **compile_kwargs):
+    """Compile ``model`` (logits) with cross-entropy and accuracy.
+
+    ``optimizer`` is a Keras optimizer instance or ``"sgd"`` (plain SGD with
+    ``learning_rate``, as in STAT 453). Labels are integer classes; with
+    ``label_smoothing > 0`` the one-hot loss is used (Keras's sparse loss has
+    no smoothing), so pass one-hot labels then.
+    """
+    if isinstance(optimizer, str):
+        if optimizer != "sgd":
+            raise invalid("optimizer", optimizer, "'sgd' or a keras.optimizers.Optimizer instance")
+        optimizer = keras.optimizers.SGD(learning_rate=learning_rate)
+    if label_smoothing:
+        loss = keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=label_smoothing)
+        metrics = [keras.metrics.CategoricalAccuracy(name="accuracy")]
+    else:
+        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        metrics = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+    model.compile(optimizer=optimizer, loss=loss, metrics=metrics, **compile_kwargs)
+    return model

@@ -1,0 +1,40 @@
+"""Shared pytest set-up: one pytest process per Keras backend (see Makefile).
+
+Keras fixes its backend at import, so the backend is chosen by the
+``KERAS_BACKEND`` environment variable of the pytest process. Tests never
+touch the network: ``KREG_OFFLINE=1`` is forced here.
+"""
+
+import os
+
+os.environ["KREG_OFFLINE"] = "1"
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+import keras  # noqa: E402  (after the environment is set)
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+BACKEND = keras.backend.backend()
+
+
+def pytest_report_header(config):
+    return [f"keras {keras.__version__}, backend: {BACKEND}"]
+
+
+@pytest.fixture(autouse=True)
+def _seed_everything():
+    """Every test starts from the same global seeds."""
+    keras.utils.set_random_seed(1234)
+    yield
+
+
+@pytest.fixture
+def backend():
+    return BACKEND
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)

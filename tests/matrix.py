@@ -1,0 +1,78 @@
+"""Run the test suite once per Keras backend and sum the results.
+
+Keras fixes its backend at import, so each backend gets its own pytest
+process with ``KERAS_BACKEND`` set. Prints a summary line per backend and,
+last, ``total: N passed, N failed, N skipped``. Exits non-zero if any
+backend fails, errors, or runs no test.
+
+Usage: python tests/matrix.py [--backends "tensorflow jax torch"] [-- PYTEST_ARGS...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+COUNT = re.compile(r"(\d+) (passed|failed|skipped|errors?|deselected|xfailed|xpassed)")
+
+
+def parse_summary(text):
+    """Counts from pytest's closing line, e.g. ``3 failed, 10 passed, 1 skipped in 2.0s``."""
+    counts = {"passed": 0, "failed": 0, "skipped": 0, "error": 0}
+    lines = [ln for ln in text.splitlines() if re.search(r"\b(passed|failed|error|no tests ran)\b", ln)]
+    if not lines:
+        return counts
+    for n, kind in COUNT.findall(lines[-1]):
+        kind = "error" if kind.startswith("error") else kind
+        if kind in counts:
+            counts[kind] += int(n)
+    return counts
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    extra = []
+    if "--" in argv:
+        i = argv.index("--")
+        argv, extra = argv[:i], argv[i + 1 :]
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--backends", default="tensorflow jax torch")
+    args = p.parse_args(argv)
+    backends = args.backends.split()
+    results = {}
+    for backend in backends:
+        env = dict(os.environ, KERAS_BACKEND=backend, KREG_OFFLINE="1", MPLBACKEND="Agg",
+                   TF_CPP_MIN_LOG_LEVEL="3")
+        print(f"\n===== pytest under KERAS_BACKEND={backend} =====", flush=True)
+        t0 = time.perf_counter()
+        proc = subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-rs", *extra], cwd=ROOT, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        out = []
+        for line in proc.stdout:
+            sys.stdout.write(line)
+            out.append(line)
+        rc = proc.wait()
+        counts = parse_summary("".join(out))
+        results[backend] = (rc, counts, time.perf_counter() - t0)
+
+    print("\n===== summary =====")
+    ok = True
+    for backend, (rc, c, wall) in results.items():
+        ran = c["passed"] + c["failed"] + c["error"]
+        status = "ok" if rc == 0 and ran > 0 else ("NO TESTS RAN" if ran == 0 else "FAILED")
+        ok &= status == "ok"
+        print(f"{backend:>10}: {c['passed']} passed, {c['failed'] + c['error']} failed, "
+              f"{c['skipped']} skipped in {wall:.0f}s  [{status}, exit {rc}]")
+    tot = {k: sum(r[1][k] for r in results.values()) for k in ("passed", "failed", "skipped", "error")}
+    print(f"total: {tot['passed']} passed, {tot['failed'] + tot['error']} failed, {tot['skipped']} skipped")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

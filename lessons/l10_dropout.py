@@ -1,4 +1,5 @@
 """L10 §5 — Dropout (STAT 453 Lecture 10; decks 000 §5, 001, 002, 003, 004).
+# WORKERS: before writing a lesson, read /tmp/lesson_common.md (binding rules for this session: files you own, test budget, no git).
 
 Reproduces the STAT 453 dropout notebook in Keras 3 and checks the lecture's
 claims with numbers:
@@ -41,6 +42,20 @@ def _args(p):
     p.add_argument("--mc-samples", type=int, default=200, help="largest number of Monte-Carlo masks")
 
 
+def _check(args):
+    if not 0.0 < args.rate < 1.0:
+        raise ValueError(f"Invalid value received for argument `--rate`. Expected a float in (0, 1). "
+                         f"Received: rate={args.rate}")
+    for name in ("batch_size", "mc_samples"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise ValueError(f"Invalid value received for argument `--{name.replace('_', '-')}`. "
+                             f"Expected a positive integer. Received: {name}={value}")
+    if min(args.big) < 1:
+        raise ValueError(f"Invalid value received for argument `--big`. Expected two positive integers. "
+                         f"Received: big={args.big}")
+
+
 LESSON = Lesson(
     "l10_dropout",
     title="Dropout: gap, bigger nets, vanilla vs inverted, weight scaling vs MC averaging",
@@ -54,6 +69,7 @@ LESSON = Lesson(
     reference="STAT 453 L10 dropout notebook: no dropout test 97.77% (train 99.73, val 97.93); "
     "dropout 0.5 test 96.60% (train 97.48, val 97.53)",
     add_arguments=_args,
+    check_args=_check,
 )
 
 
@@ -65,9 +81,6 @@ def main(argv=None):
     from kreg import layers, models, plots
 
     args = run.args
-    if not 0.0 < args.rate < 1.0:
-        raise ValueError(f"Invalid value received for argument `--rate`. Expected a float in (0, 1). "
-                         f"Received: rate={args.rate}")
     p = args.rate
     data = run.load_data()
     small_data = len(data.x_train) < 5000

@@ -28,6 +28,7 @@ def _seed_everything():
     """Every test starts from the same global seeds."""
     keras.utils.set_random_seed(1234)
     yield
+    keras.config.set_max_steps_per_epoch(None)  # a lesson that failed mid-run must not cap later tests
 
 
 @pytest.fixture

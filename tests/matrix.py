@@ -5,12 +5,19 @@ process with ``KERAS_BACKEND`` set. Prints a summary line per backend and,
 last, ``total: N passed, N failed, N skipped``. Exits non-zero if any
 backend fails, errors, or runs no test.
 
-Usage: python tests/matrix.py [--backends "tensorflow jax torch"] [-- PYTEST_ARGS...]
+With ``--jobs N`` (default: the number of CPU cores, at most 3) up to N
+backends run at the same time; each backend's output is printed whole when
+it finishes, so logs stay readable. Most of a Keras test's time is
+single-threaded (tracing, compiling, Python), so two processes on two cores
+nearly halve the wall time.
+
+Usage: python tests/matrix.py [--backends "tensorflow jax torch"] [--jobs N] [-- PYTEST_ARGS...]
 """
 
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import os
 import re
 import subprocess
@@ -43,23 +50,35 @@ def main(argv=None):
         argv, extra = argv[:i], argv[i + 1 :]
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--backends", default="tensorflow jax torch")
+    p.add_argument("--jobs", type=int, default=None, help="backends run at once (default: CPU cores, at most 3)")
     args = p.parse_args(argv)
     backends = args.backends.split()
-    results = {}
-    for backend in backends:
+    jobs = max(1, min(args.jobs or min(os.cpu_count() or 1, 3), len(backends)))
+
+    def run_one(backend):
         env = dict(os.environ, KERAS_BACKEND=backend, KREG_OFFLINE="1", MPLBACKEND="Agg",
                    TF_CPP_MIN_LOG_LEVEL="3")
-        print(f"\n===== pytest under KERAS_BACKEND={backend} =====", flush=True)
         t0 = time.perf_counter()
+        header = f"\n===== pytest under KERAS_BACKEND={backend} =====\n"
         proc = subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-rs", *extra], cwd=ROOT, env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         out = []
         for line in proc.stdout:
-            sys.stdout.write(line)
+            if jobs == 1:
+                sys.stdout.write((header if not out else "") + line)
+                sys.stdout.flush()
             out.append(line)
         rc = proc.wait()
-        counts = parse_summary("".join(out))
-        results[backend] = (rc, counts, time.perf_counter() - t0)
+        text = "".join(out)
+        if jobs > 1:
+            sys.stdout.write(header + text)
+            sys.stdout.flush()
+        return rc, parse_summary(text), time.perf_counter() - t0
+
+    print(f"running the suite under {', '.join(backends)} ({jobs} at a time)", flush=True)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = {b: pool.submit(run_one, b) for b in backends}
+        results = {b: f.result() for b, f in futures.items()}
 
     print("\n===== summary =====")
     ok = True

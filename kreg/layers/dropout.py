@@ -1,0 +1,235 @@
+"""Dropout as the lectures teach it (inverted and vanilla), and MC prediction."""
+
+from __future__ import annotations
+
+import warnings
+
+import keras
+import numpy as np
+from keras import ops
+
+from kreg._validation import check_bool, check_choice, check_float, check_int, invalid
+
+__all__ = ["Dropout", "mc_predict"]
+
+
+@keras.saving.register_keras_serializable(package="kreg")
+class Dropout(keras.layers.Layer):
+    r"""Dropout with the lectures' two scaling conventions and optional MC mode.
+
+    Each unit is kept with probability ``1 - rate`` (``m ~ Bernoulli(1 - rate)``)
+    and zeroed otherwise. The two modes differ only in *where* the scaling by
+    the keep probability goes; both have the same expected output:
+
+    - ``mode="inverted"`` (Keras and PyTorch): training ``y = m * x / (1 - rate)``,
+      inference ``y = x``.
+    - ``mode="vanilla"`` (Srivastava et al. 2014, deck 000 "weight scaling"):
+      training ``y = m * x``, inference ``y = (1 - rate) * x``.
+
+    In both cases ``E_m[y_train] = y_test``. Monte-Carlo dropout (deck 000,
+    ensemble interpretation) keeps the masks at prediction time: call the
+    layer with ``training=True``, build it with ``mc=True`` (masks on whatever
+    ``training`` says, so ``model.predict`` samples sub-networks), or use
+    :func:`mc_predict`, which switches ``mc`` on for every ``kreg`` Dropout in a
+    model while it averages ``samples`` stochastic forward passes.
+
+    Args:
+        rate: float in [0, 1), the drop probability ``p`` (the decks' ``1 - p``
+            when they call ``p`` the keep probability).
+        mode: ``"inverted"`` or ``"vanilla"``.
+        noise_shape: ``None`` or a tuple with the shape of the binary mask,
+            ``None`` entries taking the input's size (e.g. ``(None, 1, 1, C)``
+            drops whole feature maps), as in ``keras.layers.Dropout``.
+        seed: optional int, seed of the layer's ``SeedGenerator``.
+        mc: bool, keep the masks on at inference (Monte-Carlo dropout).
+
+    Call arguments:
+        inputs: a tensor of any rank.
+        training: bool, training mode (masks on) or inference.
+
+    Input shape:
+        Arbitrary.
+
+    Output shape:
+        Same as the input.
+
+    Example:
+
+    >>> layer = Dropout(0.5, mode="vanilla", seed=0)
+    >>> tuple(layer(keras.ops.ones((2, 3)), training=True).shape)
+    (2, 3)
+
+    Reference:
+        Srivastava et al., "Dropout: A Simple Way to Prevent Neural Networks
+        from Overfitting", JMLR 2014. Lecture: deck 000 "Dropout" slides
+        (weight scaling at test time, inverted dropout code) and deck 004.
+    """
+
+    def __init__(self, rate, mode="inverted", noise_shape=None, seed=None, mc=False, **kwargs):
+        super().__init__(**kwargs)
+        check_float("rate", rate, low=0.0, high=1.0, high_inclusive=False)
+        check_choice("mode", mode, ("inverted", "vanilla"))
+        if noise_shape is not None:
+            if not isinstance(noise_shape, (tuple, list)) or not all(
+                d is None or (isinstance(d, int) and not isinstance(d, bool) and d > 0) for d in noise_shape
+            ):
+                raise invalid("noise_shape", noise_shape, "None or a tuple of positive integers or None")
+            noise_shape = tuple(noise_shape)
+        check_int("seed", seed, allow_none=True)
+        check_bool("mc", mc)
+        self.rate = rate
+        self.mode = mode
+        self.noise_shape = noise_shape
+        self.seed = seed
+        self.mc = mc
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.supports_masking = True
+        self.built = True
+
+    def _mask(self, inputs):
+        if self.noise_shape is None:
+            shape = ops.shape(inputs)
+        else:
+            full = ops.shape(inputs)
+            shape = tuple(full[i] if d is None else d for i, d in enumerate(self.noise_shape))
+        u = keras.random.uniform(shape, dtype=self.compute_dtype, seed=self.seed_generator)
+        return ops.cast(ops.greater_equal(u, self.rate), inputs.dtype)
+
+    def call(self, inputs, training=False):
+        if self.rate == 0:
+            return inputs
+        if training or self.mc:
+            y = inputs * self._mask(inputs)
+            if self.mode == "inverted":
+                y = y / (1.0 - self.rate)
+            return y
+        if self.mode == "vanilla":
+            return inputs * (1.0 - self.rate)
+        return inputs
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            rate=self.rate,
+            mode=self.mode,
+            noise_shape=None if self.noise_shape is None else list(self.noise_shape),
+            seed=self.seed,
+            mc=self.mc,
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        if config.get("noise_shape") is not None:
+            config["noise_shape"] = tuple(config["noise_shape"])
+        return cls(**config)
+
+
+def _all_layers(model):
+    """Every layer below ``model`` (nested models included)."""
+    out = []
+    for layer in getattr(model, "layers", []):
+        out.append(layer)
+        if hasattr(layer, "layers"):
+            out.extend(_all_layers(layer))
+    return out
+
+
+def _slices(x, batch_size):
+    n = len(x[0]) if isinstance(x, (list, tuple)) else len(x)
+    for i in range(0, n, batch_size):
+        if isinstance(x, (list, tuple)):
+            yield type(x)(a[i : i + batch_size] for a in x)
+        elif isinstance(x, dict):
+            yield {k: v[i : i + batch_size] for k, v in x.items()}
+        else:
+            yield x[i : i + batch_size]
+
+
+def mc_predict(model, x, samples, *, average="arithmetic", batch_size=None, from_logits=False):
+    r"""Monte-Carlo dropout prediction: average ``samples`` stochastic passes.
+
+    Every :class:`kreg.layers.Dropout` in ``model`` keeps its masks on (its
+    ``mc`` flag is set for the duration of the call and restored after);
+    every other layer, batch normalization included, runs in inference mode.
+    With per-sample probabilities ``p_s(y|x)``:
+
+    - ``average="arithmetic"``: ``p(y|x) = 1/S sum_s p_s(y|x)`` (Gal &
+      Ghahramani's MC dropout);
+    - ``average="geometric"``: ``p(y|x) ∝ prod_s p_s(y|x)^(1/S)``, renormalized
+      over the classes (the ensemble view of deck 000: for a softmax layer,
+      weight scaling computes exactly this geometric mean). A single sigmoid
+      output (last axis of size 1) is treated as two classes ``(1-p, p)``.
+
+    Args:
+        model: a Keras model containing at least one ``kreg.layers.Dropout``.
+        x: inputs accepted by ``model`` (array, or list/dict of arrays).
+        samples: int >= 1, number of stochastic forward passes.
+        average: ``"arithmetic"`` or ``"geometric"``.
+        batch_size: rows per forward pass (``None``: all rows at once).
+        from_logits: the model outputs logits; softmax (sigmoid for one
+            output unit) is applied to each pass before averaging.
+
+    Returns:
+        A numpy array of averaged probabilities, shaped like the model output.
+
+    Reference:
+        Gal & Ghahramani, "Dropout as a Bayesian Approximation", ICML 2016;
+        Srivastava et al. 2014, Sec. 7.5. Lecture: deck 000, ensemble view.
+    """
+    check_int("samples", samples, low=1)
+    check_choice("average", average, ("arithmetic", "geometric"))
+    check_int("batch_size", batch_size, low=1, allow_none=True)
+    check_bool("from_logits", from_logits)
+    layers = _all_layers(model)
+    drops = [layer for layer in layers if isinstance(layer, Dropout)]
+    if not drops:
+        raise ValueError(
+            "mc_predict needs at least one kreg.layers.Dropout in the model "
+            "(keras.layers.Dropout cannot be switched on alone at inference). "
+            f"Received a model with layers: {[layer.name for layer in layers]}"
+        )
+    if any(type(layer) is keras.layers.Dropout for layer in layers):
+        warnings.warn(
+            "mc_predict: keras.layers.Dropout layers stay off at inference; "
+            "only kreg.layers.Dropout layers sample masks.",
+            stacklevel=2,
+        )
+    if batch_size is None:
+        batch_size = len(x[0]) if isinstance(x, (list, tuple)) else len(next(iter(x.values()))) if isinstance(x, dict) else len(x)
+    eps = 1e-12
+    saved = [layer.mc for layer in drops]
+    try:
+        for layer in drops:
+            layer.mc = True
+        total = None
+        for _ in range(samples):
+            outs = []
+            for xb in _slices(x, batch_size):
+                outs.append(keras.ops.convert_to_numpy(model(xb, training=False)))
+            out = np.concatenate(outs, axis=0).astype("float64")
+            binary = out.shape[-1] == 1
+            if from_logits:
+                if binary:
+                    out = 1.0 / (1.0 + np.exp(-out))
+                else:
+                    out = np.exp(out - out.max(axis=-1, keepdims=True))
+                    out /= out.sum(axis=-1, keepdims=True)
+            if average == "geometric":
+                if binary:
+                    out = np.concatenate([1.0 - out, out], axis=-1)
+                out = np.log(np.clip(out, eps, 1.0))
+            total = out if total is None else total + out
+    finally:
+        for layer, flag in zip(drops, saved):
+            layer.mc = flag
+    mean = total / samples
+    if average == "geometric":
+        g = np.exp(mean - mean.max(axis=-1, keepdims=True))
+        g /= g.sum(axis=-1, keepdims=True)
+        mean = g[..., 1:] if binary else g
+    return mean.astype("float32")

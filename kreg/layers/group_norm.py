@@ -1,0 +1,170 @@
+"""Group normalization (Wu & He 2018)."""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from kreg._validation import check_bool, check_float, check_int, invalid
+
+__all__ = ["GroupNorm"]
+
+
+@keras.saving.register_keras_serializable(package="kreg")
+class GroupNorm(keras.layers.Layer):
+    r"""Group normalization: per example, normalize groups of channels.
+
+    The ``C`` channels are split into ``G`` groups of ``C/G`` consecutive
+    channels. For each example ``n`` and group ``g``, with ``S_{n,g}`` the set of
+    its values (all spatial positions, all channels of the group):
+
+    .. math::
+
+        \mu_{n,g} = \frac{1}{|S|}\sum_{i\in S} x_i, \quad
+        \sigma_{n,g}^2 = \frac{1}{|S|}\sum_{i\in S}(x_i-\mu_{n,g})^2, \quad
+        y_i = \gamma_c \frac{x_i - \mu_{n,g}}{\sqrt{\sigma^2_{n,g} + \epsilon}} + \beta_c
+
+    with per-channel ``gamma`` and ``beta``. Nothing depends on the batch, so
+    training and inference compute the same thing and batch size 1 works.
+    ``groups=1`` is layer normalization over (H, W, C); ``groups=C`` (or
+    ``groups=-1``, one group per channel, resolved in ``build``) is instance
+    normalization. Matches ``torch.nn.GroupNorm`` (biased variance).
+
+    Args:
+        groups: int >= 1, or -1 for one group per channel. The channel count
+            must be divisible by it (checked in ``build``).
+        axis: int, the channel axis (``-1`` channels-last, ``1`` channels-first).
+        epsilon: float > 0 added to the variance (torch's default 1e-5).
+        center: bool, learn the offset ``beta``.
+        scale: bool, learn the scale ``gamma``.
+        beta_initializer, gamma_initializer: initializers.
+        beta_regularizer, gamma_regularizer: optional regularizers.
+        beta_constraint, gamma_constraint: optional constraints.
+
+    Call arguments:
+        inputs: a tensor of rank >= 2 (batch first).
+        training: unused (same rule in training and inference).
+
+    Input shape:
+        Arbitrary, rank >= 2, e.g. ``(B, C)``, ``(B, L, C)``, ``(B, H, W, C)``.
+
+    Output shape:
+        Same as the input.
+
+    Example:
+
+    >>> layer = GroupNorm(groups=2)
+    >>> tuple(layer(keras.ops.ones((1, 4, 4, 6))).shape)
+    (1, 4, 4, 6)
+
+    Reference:
+        Wu & He, "Group Normalization", ECCV 2018. Lecture: deck 002,
+        "Group normalization" (batch/layer/instance/group norm figure).
+    """
+
+    def __init__(
+        self,
+        groups,
+        axis=-1,
+        epsilon=1e-5,
+        center=True,
+        scale=True,
+        beta_initializer="zeros",
+        gamma_initializer="ones",
+        beta_regularizer=None,
+        gamma_regularizer=None,
+        beta_constraint=None,
+        gamma_constraint=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        check_int("groups", groups)
+        if groups != -1 and groups < 1:
+            raise invalid("groups", groups, "a positive integer, or -1 for one group per channel")
+        check_int("axis", axis)
+        check_float("epsilon", epsilon, low=0.0, low_inclusive=False)
+        check_bool("center", center)
+        check_bool("scale", scale)
+        self.groups = groups
+        self.axis = axis
+        self.epsilon = epsilon
+        self.center = center
+        self.scale = scale
+        self.beta_initializer = keras.initializers.get(beta_initializer)
+        self.gamma_initializer = keras.initializers.get(gamma_initializer)
+        self.beta_regularizer = keras.regularizers.get(beta_regularizer)
+        self.gamma_regularizer = keras.regularizers.get(gamma_regularizer)
+        self.beta_constraint = keras.constraints.get(beta_constraint)
+        self.gamma_constraint = keras.constraints.get(gamma_constraint)
+        self.supports_masking = True
+
+    def build(self, input_shape):
+        rank = len(input_shape)
+        axis = self.axis if self.axis >= 0 else rank + self.axis
+        if rank < 2 or not 0 < axis < rank:
+            raise invalid("axis", self.axis, f"a non-batch axis of an input of rank {rank}")
+        channels = input_shape[axis]
+        if channels is None:
+            raise ValueError(f"GroupNorm needs a known channel dimension on axis {self.axis}. Received: input_shape={input_shape}")
+        groups = channels if self.groups == -1 else self.groups
+        if channels % groups:
+            raise ValueError(
+                f"The number of channels ({channels}) must be divisible by the number of "
+                f"groups ({groups}). Received: groups={self.groups}, input_shape={input_shape}"
+            )
+        self._axis = axis
+        self._groups = groups  # resolved; self.groups keeps what was passed
+        self._channels = channels
+        self.gamma = (
+            self.add_weight(shape=(channels,), name="gamma", initializer=self.gamma_initializer,
+                            regularizer=self.gamma_regularizer, constraint=self.gamma_constraint)
+            if self.scale else None
+        )
+        self.beta = (
+            self.add_weight(shape=(channels,), name="beta", initializer=self.beta_initializer,
+                            regularizer=self.beta_regularizer, constraint=self.beta_constraint)
+            if self.center else None
+        )
+
+    def call(self, inputs, training=False):
+        dtype = inputs.dtype
+        x = ops.cast(inputs, "float32")
+        rank = len(x.shape)
+        last = self._axis == rank - 1
+        if not last:
+            x = ops.moveaxis(x, self._axis, -1)
+        shape = ops.shape(x)
+        g, c = self._groups, self._channels
+        grouped = ops.reshape(x, tuple(shape[:-1]) + (g, c // g))
+        axes = tuple(range(1, rank - 1)) + (rank,)
+        mean, var = ops.moments(grouped, axes=axes, keepdims=True)
+        y = (grouped - mean) * ops.rsqrt(var + self.epsilon)
+        y = ops.reshape(y, shape)
+        if self.gamma is not None:
+            y = y * ops.cast(self.gamma, "float32")
+        if self.beta is not None:
+            y = y + ops.cast(self.beta, "float32")
+        if not last:
+            y = ops.moveaxis(y, -1, self._axis)
+        return ops.cast(y, dtype)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        s = keras.saving.serialize_keras_object
+        config.update(
+            groups=self.groups,
+            axis=self.axis,
+            epsilon=self.epsilon,
+            center=self.center,
+            scale=self.scale,
+            beta_initializer=s(self.beta_initializer),
+            gamma_initializer=s(self.gamma_initializer),
+            beta_regularizer=s(self.beta_regularizer),
+            gamma_regularizer=s(self.gamma_regularizer),
+            beta_constraint=s(self.beta_constraint),
+            gamma_constraint=s(self.gamma_constraint),
+        )
+        return config

@@ -1,0 +1,98 @@
+"""kreg.layers.Dropout (inverted and vanilla) and mc_predict."""
+
+import keras
+import numpy as np
+import pytest
+
+from kreg.layers import Dropout, mc_predict
+
+N = 20000  # mask entries per statistical check
+
+
+def _np(t):
+    return keras.ops.convert_to_numpy(t)
+
+
+@pytest.mark.parametrize("rate", [0.2, 0.5])
+def test_inverted_and_vanilla_agree_in_expectation(rate):
+    x = np.ones((4, N // 4), "float32")
+    se = np.sqrt(rate / (1 - rate) / N)  # std of the mean of m/(1-p)
+    for mode in ("inverted", "vanilla"):
+        layer = Dropout(rate, mode=mode, seed=3)
+        train = _np(layer(x, training=True))
+        test = _np(layer(x, training=False))
+        # E[y_train] = y_test, elementwise constant here
+        assert abs(train.mean() - test.mean()) < 5 * se * test.mean()
+    np.testing.assert_allclose(_np(Dropout(rate, mode="vanilla")(x)), (1 - rate) * x, rtol=1e-6)
+    np.testing.assert_array_equal(_np(Dropout(rate)(x)), x)
+
+
+def test_inverted_matches_keras_dropout_statistics():
+    rate = 0.3
+    x = np.ones((8, N // 8), "float32")
+    ours = _np(Dropout(rate, seed=1)(x, training=True))
+    ref = _np(keras.layers.Dropout(rate, seed=1)(x, training=True))
+    se = np.sqrt(rate * (1 - rate) / N)
+    for y in (ours, ref):
+        assert abs((y == 0).mean() - rate) < 5 * se
+        np.testing.assert_allclose(np.unique(y[y != 0]), [1 / (1 - rate)], rtol=1e-6)
+    assert abs((ours == 0).mean() - (ref == 0).mean()) < 5 * np.sqrt(2) * se
+
+
+def test_vanilla_training_is_unscaled():
+    y = _np(Dropout(0.5, mode="vanilla", seed=0)(np.full((2, 50), 3.0, "float32"), training=True))
+    assert set(np.unique(y)) == {0.0, 3.0}
+
+
+def test_noise_shape_broadcasts_mask():
+    y = _np(Dropout(0.5, noise_shape=(None, 1, 6), seed=0)(np.ones((3, 5, 6), "float32"), training=True))
+    assert np.all(y == y[:, :1, :])  # same mask along the broadcast axis
+
+
+def test_mc_flag_keeps_masks_at_inference():
+    layer = Dropout(0.5, mc=True, seed=0)
+    y = _np(layer(np.ones((2, 100), "float32")))
+    assert (y == 0).any()
+
+
+def _linear_model(d=6, rate=0.5):
+    model = keras.Sequential([keras.Input((d,)), Dropout(rate, seed=5), keras.layers.Dense(1)])
+    return model
+
+
+def test_mc_averaging_converges_to_weight_scaling_for_linear_model():
+    rate, d, samples = 0.5, 6, 200
+    model = _linear_model(d, rate)
+    x = np.random.default_rng(0).normal(size=(5, d)).astype("float32")
+    w = model.layers[-1].get_weights()[0][:, 0]
+    scaled = model.predict(x, verbose=0)  # inverted: identity at test = weight scaling
+    mc = mc_predict(model, x, samples)
+    # per-pass std of the output: sqrt(p/(1-p) sum_i (w_i x_i)^2)
+    sd = np.sqrt(rate / (1 - rate) * ((x * w) ** 2).sum(axis=1, keepdims=True))
+    assert mc.shape == scaled.shape
+    assert np.all(np.abs(mc - scaled) < 5 * sd / np.sqrt(samples) + 1e-5)
+    assert model.layers[0].mc is False  # restored
+
+
+def test_mc_predict_geometric_and_arguments():
+    model = keras.Sequential([keras.Input((4,)), Dropout(0.5, seed=2), keras.layers.Dense(3)])
+    x = np.random.default_rng(1).normal(size=(6, 4)).astype("float32")
+    geo = mc_predict(model, x, 20, average="geometric", from_logits=True)
+    ari = mc_predict(model, x, 20, average="arithmetic", from_logits=True)
+    for p in (geo, ari):
+        assert p.shape == (6, 3)
+        np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=1e-5)
+    # one sample: both averages are the same distribution
+    keras.utils.set_random_seed(0)
+    model.layers[0].seed_generator = keras.random.SeedGenerator(9)
+    a = mc_predict(model, x, 1, average="geometric", from_logits=True)
+    model.layers[0].seed_generator = keras.random.SeedGenerator(9)
+    b = mc_predict(model, x, 1, from_logits=True)
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match=r"`average`.*Received: average='median'"):
+        mc_predict(model, x, 2, average="median")
+    with pytest.raises(ValueError, match=r"`samples`.*Received: samples=0"):
+        mc_predict(model, x, 0)
+    plain = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    with pytest.raises(ValueError, match="kreg.layers.Dropout"):
+        mc_predict(plain, x, 2)

@@ -22,7 +22,8 @@ LOADER = textwrap.dedent(
     model = keras.saving.load_model(sys.argv[1])
     x = np.load(sys.argv[2])
     np.save(sys.argv[3], keras.ops.convert_to_numpy(model(x, training=False)))
-    print(keras.backend.backend(), type(model.optimizer.learning_rate).__name__)
+    lr = model.optimizer.get_config()["learning_rate"]
+    print(keras.backend.backend(), lr["class_name"] if isinstance(lr, dict) else type(lr).__name__)
     """
 )
 
@@ -65,6 +66,7 @@ def test_saved_model_predicts_the_same_on_every_backend(tmp_path):
             proc = subprocess.run([sys.executable, "-c", LOADER, str(path), str(tmp_path / "x.npy"), str(out)],
                                   env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
             assert proc.returncode == 0, proc.stderr[-3000:]
-            assert proc.stdout.split()[-2:] == [other, "StepDecay"], proc.stdout
+            assert proc.stdout.split()[-2] == other, proc.stdout
+            assert "StepDecay" in proc.stdout.split()[-1], proc.stdout  # the schedule survives too
             got = np.load(out)
         np.testing.assert_allclose(got, expected, atol=2e-5, rtol=1e-4, err_msg=f"saved on {here}, loaded on {other}")

@@ -18,6 +18,12 @@ and a lesson can still choose its backend from the command line):
 
 The most used objects are also available at the top level (``kreg.DropConnect``,
 ``kreg.L2``, ``kreg.EarlyStopping``, ...).
+
+Loading a ``.keras`` file that holds kreg objects needs no ``custom_objects``,
+but the classes register themselves when their module is imported: import
+the sub-package (``import kreg.layers``) or touch the name (``kreg.DropConnect``)
+before ``keras.saving.load_model``. ``kreg.register_all()`` imports every
+sub-package that registers serializable objects.
 """
 
 from __future__ import annotations
@@ -30,12 +36,40 @@ _SUBMODULES = ("callbacks", "data", "layers", "lesson", "models", "plots", "regu
 
 # top-level name -> sub-module that defines it
 _EXPORTS = {
+    # layers
+    "BatchNorm": "layers",
+    "DropConnect": "layers",
+    "Dropout": "layers",
+    "GroupNorm": "layers",
+    "WeightNoise": "layers",
+    "mc_predict": "layers",
+    "estimate_batchnorm_statistics": "layers",
+    # regularizers
+    "L1": "regularizers",
+    "L2": "regularizers",
+    "ElasticNet": "regularizers",
+    # callbacks
+    "EarlyStopping": "callbacks",
+    "LearningCurves": "callbacks",
+    "ReduceLROnPlateau": "callbacks",
+    "WeightAveraging": "callbacks",
+    # schedules
+    "ExponentialDecay": "schedules",
+    "PiecewiseConstant": "schedules",
+    "StepDecay": "schedules",
+    # data and models
     "load": "data",
     "mlp": "models",
     "cnn": "models",
 }
 
-__all__ = ["__version__", *_SUBMODULES, *_EXPORTS]
+__all__ = ["__version__", "register_all", *_SUBMODULES, *_EXPORTS]
+
+
+def register_all():
+    """Import every kreg sub-package with serializable objects (layers, regularizers, schedules)."""
+    for name in ("layers", "regularizers", "schedules", "callbacks"):
+        importlib.import_module(f"kreg.{name}")
 
 
 def __getattr__(name):

@@ -39,3 +39,12 @@ def test_public_api():
     for name in kreg.__all__:
         assert getattr(kreg, name) is not None, name
     assert "data" in dir(kreg)
+
+
+def test_top_level_exports_are_the_submodules_objects():
+    from kreg import callbacks, layers, regularizers
+
+    assert kreg.DropConnect is layers.DropConnect
+    assert kreg.L2 is regularizers.L2
+    assert kreg.EarlyStopping is callbacks.EarlyStopping
+    kreg.register_all()

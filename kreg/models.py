@@ -168,3 +168,117 @@ def compile_classifier(model, optimizer="sgd", *, learning_rate=0.1, label_smoot
         metrics = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
     model.compile(optimizer=optimizer, loss=loss, metrics=metrics, **compile_kwargs)
     return model
+
+
+# --------------------------------------------------------------------------
+# Width sweeps (l10_double_descent): many one-hidden-layer MLPs trained at once
+
+
+@keras.saving.register_keras_serializable(package="kreg")
+class ParallelMLPs(keras.layers.Layer):
+    """Independent one-hidden-layer MLPs of several widths, evaluated side by side.
+
+    Member ``j`` is ``Dense(widths[j], activation) -> Dense(num_classes)`` on
+    the (flattened) input; nothing is shared between members. The hidden
+    layers of all members are one matmul with ``sum(widths)`` units; the
+    output layer is one matmul with a block-diagonal kernel (member ``j``
+    reads only its own hidden units), so a width sweep costs one model's
+    per-step overhead instead of ``len(widths)``. Each block is initialized
+    as a stand-alone ``keras.layers.Dense`` would be (Glorot uniform with
+    that block's fan-in and fan-out, zero biases).
+
+    Training with a loss that is a mean of per-member losses (e.g. sparse
+    cross-entropy on integer labels tiled to ``(batch, len(widths))``)
+    gives every member exactly the gradient it would get alone, scaled by
+    ``1 / len(widths)``; Adam (and any per-parameter optimizer without
+    global clipping or weight decay) is invariant to that scale up to its
+    ``epsilon``, so the members train as if they were trained one by one on
+    the same mini-batches.
+
+    Args:
+        widths: hidden widths, positive integers.
+        num_classes: outputs per member (logits).
+        activation: hidden activation.
+
+    Input shape: ``(batch, features)``.
+    Output shape: ``(batch, len(widths), num_classes)``.
+
+    >>> layer = ParallelMLPs([2, 8], num_classes=3)
+    >>> layer(keras.ops.ones((4, 5))).shape
+    (4, 2, 3)
+    """
+
+    def __init__(self, widths, num_classes=10, activation="relu", **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(widths, int) or not widths or not all(
+                isinstance(w, int) and not isinstance(w, bool) and w > 0 for w in widths):
+            raise invalid("widths", widths, "a non-empty sequence of positive integers")
+        self.widths = list(widths)
+        self.num_classes = check_int("num_classes", num_classes, low=1)
+        self.activation = activation
+        self._act = keras.activations.get(activation)
+
+    def build(self, input_shape):
+        import numpy as np
+
+        din, k, m = int(input_shape[-1]), self.num_classes, len(self.widths)
+        total = sum(self.widths)
+
+        # Glorot uniform per block, U(-limit_j, limit_j) with limit_j = sqrt(6 / (fan_in_j + fan_out_j)),
+        # drawn in one call (one random op to compile, not one per block)
+        fan = np.repeat(np.asarray(self.widths, "float32"), self.widths)  # width of each unit's member
+        hidden_limit = np.sqrt(6.0 / (din + fan))[None, :]  # (1, total): fan_in din, fan_out w_j
+        output_limit = np.sqrt(6.0 / (fan + k))[:, None]  # (total, 1): fan_in w_j, fan_out k
+
+        def scaled_uniform(limit):
+            def init(shape, dtype=None):
+                return keras.random.uniform(shape, -1.0, 1.0, dtype=dtype) * keras.ops.convert_to_tensor(
+                    limit, dtype=dtype)
+            return init
+
+        self.hidden_kernel = self.add_weight(shape=(din, total), name="hidden_kernel",
+                                             initializer=scaled_uniform(hidden_limit))
+        self.hidden_bias = self.add_weight(shape=(total,), name="hidden_bias", initializer="zeros")
+        # compact output kernel: row u holds the k output weights of hidden unit u
+        self.output_kernel = self.add_weight(shape=(total, k), name="output_kernel",
+                                             initializer=scaled_uniform(output_limit))
+        self.output_bias = self.add_weight(shape=(m, k), name="output_bias", initializer="zeros")
+        member = np.repeat(np.arange(m), self.widths)
+        self._mask = np.eye(m, dtype="float32")[member]  # (total, m): unit u belongs to member j
+
+    def call(self, inputs):
+        h = self._act(keras.ops.matmul(inputs, self.hidden_kernel) + self.hidden_bias)
+        mask = keras.ops.convert_to_tensor(self._mask, dtype=h.dtype)
+        m, k = len(self.widths), self.num_classes
+        block_diagonal = keras.ops.reshape(mask[:, :, None] * self.output_kernel[:, None, :], (-1, m * k))
+        z = keras.ops.matmul(h, block_diagonal)
+        return keras.ops.reshape(z, (-1, m, k)) + self.output_bias
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], len(self.widths), self.num_classes)
+
+    def member_weights(self, j):
+        """``[W1, b1, W2, b2]`` of member ``j`` as numpy arrays (a stand-alone MLP's weights)."""
+        start = sum(self.widths[:j])
+        sl = slice(start, start + self.widths[j])
+        to_np = keras.ops.convert_to_numpy
+        return [to_np(self.hidden_kernel)[:, sl], to_np(self.hidden_bias)[sl],
+                to_np(self.output_kernel)[sl], to_np(self.output_bias)[j]]
+
+    def get_config(self):
+        return super().get_config() | {"widths": list(self.widths), "num_classes": self.num_classes,
+                                       "activation": self.activation}
+
+
+def width_sweep_mlp(input_shape, num_classes=10, *, widths, activation="relu", name="width_sweep"):
+    """One model holding an independent one-hidden-layer MLP per width (see :class:`ParallelMLPs`).
+
+    Output: logits of shape ``(batch, len(widths), num_classes)``. Fit it on
+    labels tiled to ``(batch, len(widths))`` with a from-logits sparse
+    cross-entropy and Adam: each member trains as it would alone.
+    """
+    return keras.Sequential([keras.Input(tuple(input_shape)), keras.layers.Flatten(),
+                             ParallelMLPs(widths, num_classes, activation, name="members")], name=name)
+
+
+__all__ += ["ParallelMLPs", "width_sweep_mlp"]

@@ -260,12 +260,13 @@ class Run:
             "claims": [],
             "figures": [],
         }
-        self._say(f"== {lesson.name}: {lesson.title}  [decks {lesson.decks}]")
-        self._say(f"   backend {self.backend} ({self.results['device']}), seed {self.seed}, "
+        self.say(f"== {lesson.name}: {lesson.title}  [decks {lesson.decks}]")
+        self.say(f"   backend {self.backend} ({self.results['device']}), seed {self.seed}, "
                   f"epochs {self.epochs}{', QUICK mode' if self.quick else ''}")
 
     # ------------------------------------------------------------------ helpers
-    def _say(self, text, level=1):
+    def say(self, text, level=1):
+        """Print a progress line (shown at ``--verbose`` >= ``level``)."""
         if self.verbose >= level:
             print(text, flush=True)
 
@@ -310,7 +311,7 @@ class Run:
         entry = ds.info.to_dict() | {"sizes": ds.sizes()}
         self.results["dataset"][name] = entry
         used = ds.info.name if not ds.info.fell_back else f"{ds.info.name} (FALLBACK from {name})"
-        self._say(f"   data: {used}, {ds.sizes()}, source: {ds.info.source}")
+        self.say(f"   data: {used}, {ds.sizes()}, source: {ds.info.source}")
         return ds
 
     # --------------------------------------------------------------- training

@@ -11,7 +11,11 @@ claims with numbers:
    val 97.53%, test 96.60%). Train accuracy is measured in inference mode,
    as the notebook's ``model.eval()`` does.
 2. **"Bigger net + dropout"** (deck 000, practical tips): a wider net
-   overfits more, dropout lets it keep the capacity without the gap.
+   overfits more, dropout lets it keep the capacity without the gap. Measured
+   as the validation-minus-training cross-entropy: on a small validation set
+   (144 digits offline) the accuracy gap moves in steps of 0.7% and is mostly
+   noise, while the loss gap shows how much more confident the net is on
+   what it memorized. Both are reported.
 3. **Vanilla and inverted dropout agree** (decks 000, 004): vanilla dropout
    keeps training activations unscaled and multiplies by (1 - p) at test;
    inverted dropout divides by (1 - p) during training and is the identity
@@ -95,8 +99,10 @@ def main(argv=None):
         return models.compile_classifier(
             models.mlp(shape, k, hidden=hidden, dropout=rate, dropout_layer=drop), learning_rate=0.1)
 
-    def accuracies(model):
-        return {split: run.evaluate(model, *getattr(data, split))["accuracy"] for split in ("train", "val", "test")}
+    def scores(model):
+        """Accuracy and cross-entropy on each split, in inference mode (the notebook's model.eval())."""
+        out = {split: run.evaluate(model, *getattr(data, split)) for split in ("train", "val", "test")}
+        return ({split: o["accuracy"] for split, o in out.items()}, {split: o["loss"] for split, o in out.items()})
 
     # 1 + 2: the notebook's two nets, then the bigger net with and without dropout
     nets = {
@@ -106,12 +112,14 @@ def main(argv=None):
         f"bigger + dropout {p:g}": build(hidden=tuple(args.big), rate=p),
         f"vanilla dropout {p:g}": build(rate=p, mode="vanilla"),
     }
-    acc, hist = {}, {}
+    acc, loss, hist = {}, {}, {}
     for label, model in nets.items():
         hist[label] = run.fit(label, model, data, batch_size=batch)
-        acc[label] = accuracies(model)
-        run.metric(label, acc[label])
+        acc[label], loss[label] = scores(model)
+        run.metric(label, {"accuracy": acc[label], "loss": loss[label]})
     gap = {label: a["train"] - a["val"] for label, a in acc.items()}
+    # cross-entropy gap: far less noisy than the accuracy gap on a small validation set
+    lgap = {label: lo["val"] - lo["train"] for label, lo in loss.items()}
     base, drop = "no dropout", f"dropout {p:g}"
     big, bigd = f"bigger {args.big[0]}-{args.big[1]}", f"bigger + dropout {p:g}"
     run.claim(
@@ -122,10 +130,12 @@ def main(argv=None):
         gap_without=gap[base], gap_with=gap[drop],
     )
     run.claim(
-        "a bigger net overfits more, and dropout closes its gap",
-        holds=gap[big] > gap[base] and gap[bigd] < gap[big],
-        evidence=f"gap {gap[base]:.2%} small, {gap[big]:.2%} bigger, {gap[bigd]:.2%} bigger+dropout; "
+        "a bigger net overfits more (val minus train cross-entropy), and dropout closes its gap",
+        holds=lgap[big] > lgap[base] and lgap[bigd] < lgap[big],
+        evidence=f"loss gap {lgap[base]:.3f} small, {lgap[big]:.3f} bigger, {lgap[bigd]:.3f} bigger+dropout; "
+        f"accuracy gap {gap[base]:.2%} / {gap[big]:.2%} / {gap[bigd]:.2%}; "
         f"test {acc[base]['test']:.2%} / {acc[big]['test']:.2%} / {acc[bigd]['test']:.2%}",
+        loss_gap_small=lgap[base], loss_gap_big=lgap[big], loss_gap_big_dropout=lgap[bigd],
         gap_small=gap[base], gap_big=gap[big], gap_big_dropout=gap[bigd],
     )
 

@@ -107,7 +107,7 @@ def main(argv=None):
     run.config(batch_size=batch, learning_rate=0.1, optimizer="SGD", sizes=sizes, steps=steps,
                repeats=repeats, hidden=list(hidden))
     run.total_runs = len(builders) * len(sizes) * repeats
-    run._say(f"   {len(sizes)} sizes x {len(builders)} models x {repeats} draws, {steps} SGD updates each")
+    run.say(f"   {len(sizes)} sizes x {len(builders)} models x {repeats} draws, {steps} SGD updates each")
 
     acc = {m: {s: [] for s in ("train", "val", "test")} for m in builders}
     for name, build in builders.items():
@@ -134,7 +134,7 @@ def main(argv=None):
                 per["test"].append(run.evaluate(model, *data.test)["accuracy"])
             for s in per:
                 acc[name][s].append(float(np.mean(per[s])))
-            run._say(f"   {name:>22}, n={n:>6}: train {acc[name]['train'][-1]:.2%}  "
+            run.say(f"   {name:>22}, n={n:>6}: train {acc[name]['train'][-1]:.2%}  "
                      f"val {acc[name]['val'][-1]:.2%}  test {acc[name]['test'][-1]:.2%}")
     gap = {m: [t - v for t, v in zip(a["train"], a["val"])] for m, a in acc.items()}
     run.metric("sizes", sizes)

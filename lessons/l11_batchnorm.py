@@ -112,7 +112,7 @@ def main(argv=None):
                                                             - keras.ops.convert_to_numpy(ref.moving_mean)))),
             "variance_ratio_kreg_over_keras": float(np.median(v_ours / v_ref)), "m_over_m_minus_1": m / (m - 1),
         }
-        run._say(f"   BatchNorm vs keras BatchNormalization, {name}: training output max |diff| "
+        run.say(f"   BatchNorm vs keras BatchNormalization, {name}: training output max |diff| "
                  f"{checks[name]['max_abs_diff_training_output']:.1e}, running var ratio "
                  f"{checks[name]['variance_ratio_kreg_over_keras']:.4f} (m/(m-1) = {m / (m - 1):.4f})")
     run.metric("batchnorm_vs_keras", checks)

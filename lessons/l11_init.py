@@ -198,7 +198,7 @@ def main(argv=None):
             stats[act][name] = {"activation_std": a_std, "gradient_std": g_std,
                                 "activation_ratio": a_std[-1] / a_std[0],
                                 "gradient_ratio": g_std[0] / g_std[-1] if g_std[-1] > 0 else float("nan")}
-            run._say(f"   {act:4s} {name:10s} activation std layer 1 -> {depth}: {a_std[0]:.3g} -> "
+            run.say(f"   {act:4s} {name:10s} activation std layer 1 -> {depth}: {a_std[0]:.3g} -> "
                      f"{a_std[-1]:.3g}   gradient std: {g_std[0]:.3g} -> {g_std[-1]:.3g}")
     run.metric("layer_std", stats)
 

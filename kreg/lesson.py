@@ -1,5 +1,4 @@
 """The lesson harness: command line, seeding, progress, recording, claims.
-# WORKERS: before writing a lesson, read /tmp/lesson_common.md (binding rules for this session: files you own, test budget, no git).
 
 Every script in ``lessons/`` is built on it::
 

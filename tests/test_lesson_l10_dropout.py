@@ -21,7 +21,7 @@ def _lesson():
 def _check_outputs(out, res):
     on_disk = json.loads((out / "results.json").read_text())
     assert on_disk["lesson"] == NAME
-    assert len(on_disk["claims"]) == 4
+    assert len(on_disk["claims"]) == 3
     assert all(isinstance(c["holds"], bool) and c["evidence"] for c in on_disk["claims"])
     assert {p.name for p in out.glob("*.png")} == FIGURES
     assert set(on_disk["runs"]) >= {"no dropout", "dropout 0.5", "vanilla dropout 0.5"}

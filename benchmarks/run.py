@@ -1,0 +1,351 @@
+"""Run kreg's benchmarks for each Keras backend and print ratios measured side by side.
+
+``make bench`` (or ``python benchmarks/run.py``) runs every benchmark once per
+backend, each backend in its own subprocess (Keras fixes its backend at
+import), prints one short table of RATIOS per benchmark (A/B times measured
+interleaved in the same process, medians over repeats; absolute medians are
+shown next to them only for orientation), and writes one JSON file per
+benchmark to ``benchmarks/results/<benchmark>-<device>-<date>.json``
+(atomically) with the device, the backend versions, the settings and the load
+average of the machine while it ran.
+
+Benchmarks (each also runs alone: ``KERAS_BACKEND=jax python benchmarks/layers.py``):
+
+- ``layers``: kreg's layers vs the Keras built-ins (train step and
+  inference, batch 256, STAT 453 MLP and a small CNN), PASS/MISS per target;
+- ``lesson_cost``: one epoch of the l10_dropout setting under each backend
+  vs a hand-written PyTorch loop, and kreg's lesson harness vs plain ``fit``.
+
+Usage::
+
+    python benchmarks/run.py [--quick] [--backends "tensorflow jax torch"]
+                             [--repeats N] [--only layers lesson_cost] [--out DIR]
+
+This module also holds the helpers the benchmark scripts share (timing,
+device name, versions, JSON). It never imports Keras itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import math
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from importlib import metadata
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+RESULTS = HERE / "results"
+BACKENDS = ("tensorflow", "jax", "torch")
+BENCHMARKS = ("layers", "lesson_cost")
+
+
+# ---------------------------------------------------------------- shared helpers
+def select_backend(backend):
+    """Set ``KERAS_BACKEND`` before Keras is imported; refuse a mismatch after."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ["KREG_OFFLINE"] = "1"  # benchmarks never touch the network
+    if "keras" in sys.modules:
+        import keras
+
+        current = keras.backend.backend()
+        if backend is not None and backend != current:
+            raise RuntimeError(f"Keras is already imported with backend {current!r}; run the benchmark "
+                               f"for {backend!r} in a new process (KERAS_BACKEND={backend}).")
+        return current
+    if backend is not None:
+        os.environ["KERAS_BACKEND"] = backend
+    import keras
+
+    return keras.backend.backend()
+
+
+def cpu_model():
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown cpu"
+
+
+def gpu_name():
+    """Name of the first NVIDIA GPU (``nvidia-smi``), or ``None``."""
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    names = [n.strip() for n in out.stdout.splitlines() if n.strip()]
+    return names[0] if out.returncode == 0 and names else None
+
+
+def machine():
+    """What ran the benchmark: CPU model, core count, GPU name if any."""
+    return {"cpu": cpu_model(), "cpu_count": os.cpu_count(), "gpu": gpu_name(),
+            "platform": platform.platform(), "python": platform.python_version()}
+
+
+def backend_device(backend):
+    """The device the backend computes on, in words (``cpu`` or the GPU's name)."""
+    try:
+        if backend == "jax":
+            import jax
+
+            d = jax.devices()[0]
+            return d.platform if d.platform == "cpu" else f"{d.platform}:{getattr(d, 'device_kind', '')}"
+        if backend == "torch":
+            import torch
+
+            return f"cuda:{torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else "cpu"
+        if backend == "tensorflow":
+            import tensorflow as tf
+
+            gpus = tf.config.list_physical_devices("GPU")
+            if not gpus:
+                return "cpu"
+            details = tf.config.experimental.get_device_details(gpus[0])
+            return f"gpu:{details.get('device_name', gpus[0].name)}"
+    except Exception as e:  # never fail a benchmark over a device name
+        return f"unknown ({type(e).__name__})"
+    return "unknown"
+
+
+def versions(backend=None):
+    names = ["keras", "numpy", "kreg"] + ([backend] if backend else list(BACKENDS))
+    if backend == "torch" or backend is None:
+        names = list(dict.fromkeys(names + ["torch"]))
+    out = {"python": platform.python_version()}
+    for n in names:
+        try:
+            out[n] = metadata.version(n)
+        except metadata.PackageNotFoundError:
+            out[n] = None
+    return out
+
+
+def loadavg():
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except OSError:
+        return None
+
+
+def write_json_atomic(path, obj):
+    """JSON to ``path`` through a temp file in the same folder and ``os.replace``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(obj, f, indent=2, default=_default)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def _default(o):
+    if hasattr(o, "tolist"):
+        return o.tolist()
+    return repr(o)
+
+
+def interleaved(fns, *, repeats, warmup=2, chunk_s=0.2, steps=None, max_steps=200):
+    """Time several zero-argument callables side by side.
+
+    Every callable is warmed up (``warmup`` calls: compilation, tracing), then
+    one chunk size ``n`` is chosen for all of them so that a chunk of the
+    median callable lasts about ``chunk_s`` (or ``steps`` if given). Each
+    repeat times ``n`` calls of every callable in turn, the order rotated
+    from one repeat to the next, so that A and B see the same machine load.
+
+    Returns ``{name: [seconds per call, one per repeat]}``; pair entries of
+    the same index to get per-repeat ratios (see :func:`ratio`).
+    """
+    names = list(fns)
+    for name in names:
+        for _ in range(warmup):
+            fns[name]()
+    if steps is None:
+        probe = []
+        for name in names:
+            t0 = time.perf_counter()
+            fns[name]()
+            probe.append(time.perf_counter() - t0)
+        per_call = statistics.median(probe)
+        steps = int(min(max_steps, max(1, round(chunk_s / max(per_call, 1e-6)))))
+    times = {name: [] for name in names}
+    for r in range(repeats):
+        order = names[r % len(names):] + names[: r % len(names)]
+        for name in order:
+            f = fns[name]
+            t0 = time.perf_counter()
+            for _ in range(steps):
+                f()
+            times[name].append((time.perf_counter() - t0) / steps)
+    return times, steps
+
+
+def ratio(times, a, b):
+    """Median over repeats of the paired ratio time[a]/time[b] (same repeat, same load)."""
+    pairs = [x / y for x, y in zip(times[a], times[b]) if y > 0]
+    return statistics.median(pairs) if pairs else float("nan")
+
+
+def median(xs):
+    return statistics.median(xs) if xs else float("nan")
+
+
+def fmt_time(s):
+    if s is None or not isinstance(s, (int, float)) or math.isnan(s):
+        return "-"
+    if s >= 1:
+        return f"{s:.2f} s"
+    if s >= 1e-3:
+        return f"{s * 1e3:.2f} ms"
+    return f"{s * 1e6:.0f} us"
+
+
+def fmt_ratio(r):
+    return "-" if r is None or (isinstance(r, float) and math.isnan(r)) else f"{r:.2f}x"
+
+
+def common_parser(description):
+    """Flags every benchmark script accepts when run alone."""
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--backend", choices=BACKENDS, default=None, help="default: $KERAS_BACKEND")
+    p.add_argument("--quick", action="store_true", help="tiny setting (smoke test)")
+    p.add_argument("--repeats", type=int, default=None, help="timed repeats per case")
+    p.add_argument("--json", type=Path, default=None, help="write this backend's results here")
+    return p
+
+
+# ---------------------------------------------------------------- orchestration
+def slug(text):
+    s = re.sub(r"\(r\)|\(tm\)|cpu @.*$", "", text.lower())
+    s = re.sub(r"[^a-z0-9]+", "-", s).strip("-")
+    return s[:40] or "unknown"
+
+
+def run_backend(bench, backend, *, quick, repeats, timeout):
+    """Run ``benchmarks/<bench>.py`` for one backend in a subprocess; its result dict."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "result.json"
+        cmd = [sys.executable, str(HERE / f"{bench}.py"), "--backend", backend, "--json", str(out)]
+        if quick:
+            cmd.append("--quick")
+        if repeats:
+            cmd += ["--repeats", str(repeats)]
+        env = dict(os.environ, KERAS_BACKEND=backend, KREG_OFFLINE="1", TF_CPP_MIN_LOG_LEVEL="3",
+                   MPLBACKEND="Agg")
+        t0 = time.perf_counter()
+        try:
+            proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return {"backend": backend, "error": f"timed out after {timeout} s"}
+        wall = time.perf_counter() - t0
+        if proc.returncode != 0 or not out.exists():
+            tail = (proc.stdout + proc.stderr)[-3000:]
+            return {"backend": backend, "error": f"exit {proc.returncode}", "output_tail": tail}
+        result = json.loads(out.read_text())
+        result["subprocess_wall_s"] = round(wall, 1)
+        return result
+
+
+def summarize(bench, per_backend):
+    """The console table of one benchmark (a string), from the per-backend results."""
+    module = _bench_module(bench)
+    lines = []
+    for backend, res in per_backend.items():
+        if "error" in res:
+            lines.append(f"  {backend}: FAILED ({res['error']})")
+            if res.get("output_tail"):
+                lines.append("    " + res["output_tail"].strip().replace("\n", "\n    "))
+            continue
+        lines.append(module.table(res))
+    return "\n".join(lines)
+
+
+def _bench_module(bench):
+    if str(HERE) not in sys.path:
+        sys.path.insert(0, str(HERE))
+    import importlib
+
+    return importlib.import_module(bench)
+
+
+def result_path(bench, device, date, out_dir=RESULTS):
+    return Path(out_dir) / f"{bench}-{slug(device)}-{date}.json"
+
+
+def write_results(bench, per_backend, *, settings, out_dir=RESULTS, started=None):
+    """Write ``<bench>-<device>-<date>.json`` (atomically); returns its path."""
+    mach = machine()
+    device = mach["gpu"] or mach["cpu"]
+    started = started or _dt.datetime.now()
+    doc = {
+        "benchmark": bench,
+        "date": started.isoformat(timespec="seconds"),
+        "device": device,
+        "machine": mach,
+        "settings": settings,
+        "loadavg_end": loadavg(),
+        "note": "ratios are A/B times measured interleaved in one process (median of per-repeat ratios); "
+                "absolute times depend on the machine and its load (see loadavg per backend)",
+        "backends": per_backend,
+    }
+    return write_json_atomic(result_path(bench, device, started.strftime("%Y-%m-%d"), out_dir), doc)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description="Run kreg's benchmarks under each Keras backend.")
+    p.add_argument("--backends", default=" ".join(BACKENDS),
+                   help="space- or comma-separated backends (default: all three)")
+    p.add_argument("--quick", action="store_true", help="tiny setting (smoke test; numbers meaningless)")
+    p.add_argument("--repeats", type=int, default=None, help="timed repeats per case (default per benchmark)")
+    p.add_argument("--only", nargs="+", choices=BENCHMARKS, default=list(BENCHMARKS))
+    p.add_argument("--out", type=Path, default=RESULTS, help="folder for the JSON results")
+    p.add_argument("--timeout", type=int, default=1800, help="seconds per backend and benchmark")
+    args = p.parse_args(argv)
+    backends = [b for b in re.split(r"[,\s]+", args.backends) if b]
+    bad = [b for b in backends if b not in BACKENDS]
+    if bad:
+        p.error(f"unknown backend(s) {bad}; choose from {list(BACKENDS)}")
+    mach = machine()
+    print(f"== kreg benchmarks on {mach['gpu'] or mach['cpu']} ({mach['cpu_count']} cores), "
+          f"load average {loadavg()}{', QUICK setting' if args.quick else ''}", flush=True)
+    failed = False
+    for bench in args.only:
+        started = _dt.datetime.now()
+        per_backend = {}
+        for backend in backends:
+            print(f"-- {bench} / {backend} ...", flush=True)
+            per_backend[backend] = run_backend(bench, backend, quick=args.quick, repeats=args.repeats,
+                                               timeout=args.timeout)
+            failed |= "error" in per_backend[backend]
+        print(f"\n== {bench}")
+        print(summarize(bench, per_backend))
+        settings = {"quick": args.quick, "repeats": args.repeats, "backends": backends}
+        path = write_results(bench, per_backend, settings=settings, out_dir=args.out, started=started)
+        print(f"   -> {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}\n", flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

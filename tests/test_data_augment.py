@@ -122,3 +122,14 @@ def test_save_load_round_trip(tmp_path, images):
 def test_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         augmentation(**kwargs)
+
+
+def test_upsample_once_to_mnist_size(images):
+    from kreg.data.augment import upsample
+
+    up = upsample(images, 28)
+    assert up.shape == (16, 28, 28, 1) and isinstance(up, np.ndarray)
+    assert up.min() >= 0.0 and up.max() <= 1.0
+    assert np.allclose(upsample(np.full((1, 8, 8, 1), 0.5, "float32")), 0.5)
+    with pytest.raises(ValueError, match="size"):
+        upsample(images, 0)

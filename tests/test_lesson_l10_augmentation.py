@@ -21,7 +21,7 @@ def _lesson():
 def _check_outputs(out, res):
     on_disk = json.loads((out / "results.json").read_text())
     assert on_disk["lesson"] == NAME
-    assert len(on_disk["claims"]) == 1
+    assert len(on_disk["claims"]) == 2
     assert all(isinstance(c["holds"], bool) and c["evidence"] for c in on_disk["claims"])
     assert {p.name for p in out.glob("*.png")} == FIGURES
     assert set(on_disk["runs"]) == {"no augmentation", "augmentation"}
@@ -40,11 +40,14 @@ def test_bad_rotation_is_rejected_before_training(tmp_path):
     with pytest.raises(ValueError, match=r"`--rotation`.*Received: rotation=200"):
         _lesson().main(["--quick", "--rotation", "200", "--out", str(tmp_path), "--verbose", "0"])
     assert not (tmp_path / "results.json").exists()
+    with pytest.raises(ValueError, match=r"`--upsample`.*Received: upsample=3"):
+        _lesson().main(["--quick", "--upsample", "3", "--out", str(tmp_path), "--verbose", "0"])
 
 
 @pytest.mark.slow
 def test_default_run_claims_hold(tmp_path):
     res = _lesson().main(["--out", str(tmp_path), "--verbose", "0"])
     _check_outputs(tmp_path, res)
+    assert res["config"]["upsampled_to"] == 28 and res["config"]["n_train"] == 100
     failed = [c for c in res["claims"] if not c["holds"]]
     assert not failed, failed

@@ -29,7 +29,8 @@ import keras
 
 from kreg._validation import check_float, check_int, invalid
 
-__all__ = ["augmentation", "Augmentation", "TrainTestCrop", "RandomRotation", "augmented_sizes", "RESIZE_RATIO"]
+__all__ = ["augmentation", "Augmentation", "TrainTestCrop", "RandomRotation", "augmented_sizes", "upsample",
+           "RESIZE_RATIO"]
 
 #: deck 000 resizes MNIST's 28 pixels to 32 before cropping back to 28.
 RESIZE_RATIO = 32 / 28
@@ -183,3 +184,20 @@ def augmentation(image_size=28, *, resize=None, rotation=30.0, channels=1, norma
     if normalize:
         layers.append(keras.layers.Rescaling(2.0, offset=-1.0, name="normalize"))
     return Augmentation(layers, name=name)
+
+
+def upsample(images, size=28):
+    """Bilinearly resize a batch of images ``(n, H, W, C)`` to ``size x size`` once, as a numpy array.
+
+    For the embedded 8x8 digits: upsampling them to MNIST's 28x28 *before*
+    the experiment (train and test alike) lets deck 000's pipeline (resize
+    32, random crop 28, rotation ±30°) run unchanged. Run directly on 8x8
+    images, the pipeline's bilinear resize and rotation blur a digit to a few
+    grey pixels, so augmented training images no longer look like test images.
+    """
+    import numpy as np
+
+    size = check_int("size", size, low=1)
+    out = keras.ops.image.resize(keras.ops.convert_to_tensor(np.asarray(images, "float32")), (size, size),
+                                 interpolation="bilinear")
+    return np.clip(keras.ops.convert_to_numpy(out), 0.0, 1.0)

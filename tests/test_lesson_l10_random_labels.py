@@ -1,50 +1,33 @@
 """lessons/l10_random_labels.py: quick run in-process under this backend; slow full run on embedded data."""
 
-import importlib.util
-import json
-from pathlib import Path
-
 import pytest
+from lesson_support import assert_claims_hold, check_results, load_lesson
 
-ROOT = Path(__file__).resolve().parent.parent
 NAME = "l10_random_labels"
 FIGURES = {"random_labels_curves.png"}
 
 
-def _lesson():
-    spec = importlib.util.spec_from_file_location(NAME, ROOT / "lessons" / f"{NAME}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def _check_outputs(out, res):
-    on_disk = json.loads((out / "results.json").read_text())
-    assert on_disk["lesson"] == NAME
-    assert len(on_disk["claims"]) == 3
-    assert all(isinstance(c["holds"], bool) and c["evidence"] for c in on_disk["claims"])
-    assert {p.name for p in out.glob("*.png")} == FIGURES
+    on_disk = check_results(out, res, NAME, n_claims=3, figures=FIGURES, exact_figures=True)
     assert set(on_disk["runs"]) == {"true labels", "random labels", "random labels + L2 0.001"}
     for run in on_disk["runs"].values():
         assert len(run["history"]["train_accuracy_eval"]) == run["epochs"]
-    assert on_disk["claims"] == res["claims"]
     return on_disk
 
 
 def test_quick(tmp_path):
-    res = _lesson().main(["--quick", "--out", str(tmp_path), "--verbose", "0"])
+    res = load_lesson(NAME).main(["--quick", "--out", str(tmp_path), "--verbose", "0"])
     _check_outputs(tmp_path, res)
 
 
 def test_bad_l2_is_rejected_before_training(tmp_path):
     with pytest.raises(ValueError, match=r"`--l2`.*Received: l2=-1"):
-        _lesson().main(["--quick", "--l2", "-1", "--out", str(tmp_path), "--verbose", "0"])
+        load_lesson(NAME).main(["--quick", "--l2", "-1", "--out", str(tmp_path), "--verbose", "0"])
     assert not (tmp_path / "results.json").exists()
 
 
 @pytest.mark.slow
 def test_default_run_claims_hold(tmp_path):
-    res = _lesson().main(["--out", str(tmp_path), "--verbose", "0"])
+    res = load_lesson(NAME).main(["--out", str(tmp_path), "--verbose", "0"])
     _check_outputs(tmp_path, res)
-    failed = [c for c in res["claims"] if not c["holds"]]
-    assert not failed, failed
+    assert_claims_hold(res)

@@ -1,0 +1,62 @@
+"""Helpers shared by the lesson tests ``tests/test_lesson_*.py`` (not collected itself).
+
+The lesson tests import it as ``from lesson_support import ...``: pytest's default
+``prepend`` import mode puts ``tests/`` (it has no ``__init__.py``) on ``sys.path``.
+"""
+
+import importlib.util
+import json
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def load_lesson(name):
+    """Import ``lessons/<name>.py`` afresh: every call re-executes the module (nothing is cached)."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "lessons" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def check_results(out, res, name, *, n_claims, figures, exact_figures=False, png_magic=False, claim_keys=None):
+    """Check a lesson's ``results.json`` in ``out`` against its in-memory result ``res``; return the on-disk dict.
+
+    n_claims: the exact number of claims, or None for "at least one claim".
+    figures: the file names (with ``.png``) the lesson must write in ``out``.
+    exact_figures: the PNGs in ``out`` must be exactly ``figures`` (no other PNG).
+    png_magic: each figure must start with the PNG signature (not merely exist).
+    claim_keys: None compares the claims in full; a tuple of keys (e.g. ``("claim", "holds")``)
+        compares only those keys of each claim, in order.
+    """
+    on_disk = json.loads((out / "results.json").read_text())
+    assert on_disk["lesson"] == name
+    if n_claims is None:
+        assert on_disk["claims"], "the lesson records its claims"
+    else:
+        assert len(on_disk["claims"]) == n_claims
+    for claim in on_disk["claims"]:
+        assert isinstance(claim, dict) and isinstance(claim["holds"], bool), claim
+        assert claim["evidence"], claim
+    if claim_keys is None:
+        assert on_disk["claims"] == res["claims"]
+    else:
+        def project(claims):
+            return [tuple(c[k] for k in claim_keys) for c in claims]
+        assert project(on_disk["claims"]) == project(res["claims"])
+    figures = set(figures)
+    if exact_figures:
+        assert {p.name for p in out.glob("*.png")} == figures
+    for fig in sorted(figures):
+        if png_magic:
+            assert (out / fig).read_bytes()[:8] == PNG_MAGIC, fig
+        else:
+            assert (out / fig).is_file(), fig
+    return on_disk
+
+
+def assert_claims_hold(res):
+    """Every claim in ``res`` (a lesson result or its results.json dict) holds."""
+    failed = [f"{c['claim']}: {c['evidence']}" for c in res["claims"] if not c["holds"]]
+    assert not failed, failed

@@ -44,7 +44,7 @@ import time
 from importlib import metadata
 from pathlib import Path
 
-__all__ = ["Lesson", "Run", "write_json_atomic", "BACKENDS"]
+__all__ = ["Lesson", "Run", "write_json_atomic", "bad_flag", "BACKENDS"]
 
 BACKENDS = ("tensorflow", "jax", "torch")
 _BACKEND_DIST = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
@@ -183,6 +183,20 @@ class Lesson:
             self.check_args(args)
         _select_backend(args.backend)
         return Run(self, args)
+
+
+def bad_flag(name, value, expected):
+    """The ``ValueError`` for a bad lesson flag, in Keras's wording.
+
+    ``name`` is the flag's destination (``"mc_samples"``) or its spelling
+    without dashes (``"mc-samples"``)::
+
+        Invalid value received for argument `--mc-samples`. Expected a positive
+        integer. Received: mc_samples=0
+    """
+    flag = name.replace("_", "-")
+    return ValueError(f"Invalid value received for argument `--{flag}`. Expected {expected}. "
+                      f"Received: {flag.replace('-', '_')}={value!r}")
 
 
 def _positive_int(text):

@@ -35,7 +35,7 @@ Run:  KERAS_BACKEND=jax python lessons/l10_dropconnect.py   (add --quick for a s
 
 from __future__ import annotations
 
-from kreg.lesson import Lesson
+from kreg.lesson import Lesson, bad_flag
 
 
 def _args(p):
@@ -66,10 +66,6 @@ LESSON = Lesson(
 )
 
 
-def _bad(name, value, expected):
-    return ValueError(f"Invalid value received for argument `--{name}`. Expected {expected}. "
-                      f"Received: {name}={value!r}")
-
 
 def main(argv=None):
     run = LESSON.start(argv)
@@ -81,16 +77,16 @@ def main(argv=None):
 
     args = run.args
     if not 0.0 < args.rate < 1.0:
-        raise _bad("rate", args.rate, "a float in (0, 1)")
+        raise bad_flag("rate", args.rate, "a float in (0, 1)")
     for name in ("mc_samples", "gauss_samples", "eval_examples"):
         if getattr(args, name) < 1:
-            raise _bad(name.replace("_", "-"), getattr(args, name), "a positive integer")
+            raise bad_flag(name.replace("_", "-"), getattr(args, name), "a positive integer")
     if args.batch_size is not None and args.batch_size < 1:
-        raise _bad("batch-size", args.batch_size, "a positive integer")
+        raise bad_flag("batch-size", args.batch_size, "a positive integer")
     p = args.rate
     data = run.load_data()
     if data.info.task != "classification":
-        raise _bad("dataset", args.dataset, "a classification dataset")
+        raise bad_flag("dataset", args.dataset, "a classification dataset")
     batch = args.batch_size or (32 if len(data.x_train) < 5000 else 256)
     run.config(batch_size=batch, learning_rate=0.1, optimizer="SGD", rate=p, mask=args.mask)
     shape, k = data.info.input_shape, data.info.num_classes

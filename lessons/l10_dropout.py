@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import math
 
-from kreg.lesson import Lesson
+from kreg.lesson import Lesson, bad_flag
 
 
 def _args(p):
@@ -50,16 +50,13 @@ def _args(p):
 
 def _check(args):
     if not 0.0 < args.rate < 1.0:
-        raise ValueError(f"Invalid value received for argument `--rate`. Expected a float in (0, 1). "
-                         f"Received: rate={args.rate}")
+        raise bad_flag("rate", args.rate, "a float in (0, 1)")
     for name in ("batch_size", "mc_samples"):
         value = getattr(args, name)
         if value is not None and value < 1:
-            raise ValueError(f"Invalid value received for argument `--{name.replace('_', '-')}`. "
-                             f"Expected a positive integer. Received: {name}={value}")
+            raise bad_flag(name, value, "a positive integer")
     if min(args.big) < 1:
-        raise ValueError(f"Invalid value received for argument `--big`. Expected two positive integers. "
-                         f"Received: big={args.big}")
+        raise bad_flag("big", args.big, "two positive integers")
 
 
 LESSON = Lesson(

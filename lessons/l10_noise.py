@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import math
 
-from kreg.lesson import Lesson
+from kreg.lesson import Lesson, bad_flag
 
 
 def _args(p):
@@ -67,10 +67,6 @@ LESSON = Lesson(
 )
 
 
-def _bad(name, value, expected):
-    return ValueError(f"Invalid value received for argument `--{name}`. Expected {expected}. "
-                      f"Received: {name}={value!r}")
-
 
 def main(argv=None):
     run = LESSON.start(argv)
@@ -85,13 +81,13 @@ def main(argv=None):
     for name in ("input_noise", "weight_noise"):
         v = getattr(args, name)
         if not (math.isfinite(v) and v > 0):
-            raise _bad(name.replace("_", "-"), v, "a finite float > 0")
+            raise bad_flag(name.replace("_", "-"), v, "a finite float > 0")
     if not 0.0 < args.label_smoothing < 1.0:
-        raise _bad("label-smoothing", args.label_smoothing, "a float in (0, 1)")
+        raise bad_flag("label-smoothing", args.label_smoothing, "a float in (0, 1)")
     if args.n_regression < 10:
-        raise _bad("n-regression", args.n_regression, "an integer >= 10")
+        raise bad_flag("n-regression", args.n_regression, "an integer >= 10")
     if args.batch_size is not None and args.batch_size < 1:
-        raise _bad("batch-size", args.batch_size, "a positive integer")
+        raise bad_flag("batch-size", args.batch_size, "a positive integer")
 
     # ------------------------------------------------------------------ (a)
     sigma, n = args.input_noise, args.n_regression
@@ -160,7 +156,7 @@ def main(argv=None):
     # ------------------------------------------------------------- (b), (c)
     data = run.load_data()
     if data.info.task != "classification":
-        raise _bad("dataset", args.dataset, "a classification dataset")
+        raise bad_flag("dataset", args.dataset, "a classification dataset")
     batch = args.batch_size or (32 if len(data.x_train) < 5000 else 256)
     shape, k = data.info.input_shape, data.info.num_classes
     s_w, ls = args.weight_noise, args.label_smoothing

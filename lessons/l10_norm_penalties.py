@@ -47,7 +47,7 @@ from __future__ import annotations
 
 import math
 
-from kreg.lesson import Lesson
+from kreg.lesson import Lesson, bad_flag
 
 DEFAULT_LAMBDAS = (3e-4, 1e-3, 3e-3, 1e-2)
 
@@ -88,28 +88,24 @@ LESSON = Lesson(
 )
 
 
-def _bad(name, value, expected):
-    return ValueError(f"Invalid value received for argument `--{name}`. Expected {expected}. "
-                      f"Received: {name}={value!r}")
-
 
 def _check_args(args):
     if not args.lambdas or any(not (math.isfinite(v) and v > 0) for v in args.lambdas):
-        raise _bad("lambdas", args.lambdas, "one or more finite floats > 0")
+        raise bad_flag("lambdas", args.lambdas, "one or more finite floats > 0")
     for name in ("logreg_lambda", "boundary_lambda", "sparsity_tol"):
         v = getattr(args, name)
         if not (math.isfinite(v) and v > 0):
-            raise _bad(name.replace("_", "-"), v, "a finite float > 0")
+            raise bad_flag(name.replace("_", "-"), v, "a finite float > 0")
     if not math.isfinite(args.ln_lambda):
-        raise _bad("ln-lambda", args.ln_lambda, "a finite float")
+        raise bad_flag("ln-lambda", args.ln_lambda, "a finite float")
     if not 1 <= args.degree <= 15:
-        raise _bad("degree", args.degree, "an integer in [1, 15]")
+        raise bad_flag("degree", args.degree, "an integer in [1, 15]")
     if args.batch_size is not None and args.batch_size < 1:
-        raise _bad("batch-size", args.batch_size, "a positive integer")
+        raise bad_flag("batch-size", args.batch_size, "a positive integer")
     if args.n_train < 100:
-        raise _bad("n-train", args.n_train, "an integer >= 100")
+        raise bad_flag("n-train", args.n_train, "an integer >= 100")
     if args.dataset == "sine":
-        raise _bad("dataset", args.dataset, "a classification dataset for the MLP sweep "
+        raise bad_flag("dataset", args.dataset, "a classification dataset for the MLP sweep "
                    "(the sine data is used by part (e) anyway)")
 
 

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import math
 
-from kreg.lesson import Lesson
+from kreg.lesson import Lesson, bad_flag
 
 
 def _args(p):
@@ -61,23 +61,19 @@ LESSON = Lesson(
 )
 
 
-def _bad(name, value, expected):
-    return ValueError(f"Invalid value received for argument `--{name.replace('_', '-')}`. Expected {expected}. "
-                      f"Received: {name}={value}")
-
 
 def main(argv=None):
     run = LESSON.start(argv)
     args = run.args
     small, large = args.batch_sizes
     if not 1 <= small < large:
-        raise _bad("batch_sizes", list(args.batch_sizes), "two integers with 1 <= SMALL < LARGE")
+        raise bad_flag("batch_sizes", list(args.batch_sizes), "two integers with 1 <= SMALL < LARGE")
     if len(args.lrs) < 2 or not all(math.isfinite(v) and v > 0 for v in args.lrs):
-        raise _bad("lrs", list(args.lrs), "at least two floats > 0")
+        raise bad_flag("lrs", list(args.lrs), "at least two floats > 0")
     if not 0 < args.radius < 1:
-        raise _bad("radius", args.radius, "a float in (0, 1)")
+        raise bad_flag("radius", args.radius, "a float in (0, 1)")
     if args.directions < 1:
-        raise _bad("directions", args.directions, "a positive integer")
+        raise bad_flag("directions", args.directions, "a positive integer")
     import keras  # noqa: F401  (imported after the flags, as every lesson)
     import matplotlib.pyplot as plt
     import numpy as np

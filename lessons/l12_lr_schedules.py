@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import math
 
-from kreg.lesson import Lesson
+from kreg.lesson import Lesson, bad_flag
 
 
 def _args(p):
@@ -62,24 +62,20 @@ LESSON = Lesson(
 )
 
 
-def _bad(name, value, expected):
-    return ValueError(f"Invalid value received for argument `--{name.replace('_', '-')}`. Expected {expected}. "
-                      f"Received: {name}={value}")
-
 
 def main(argv=None):
     run = LESSON.start(argv)
     args = run.args
     if not (math.isfinite(args.lr) and args.lr > 0):
-        raise _bad("lr", args.lr, "a float > 0")
+        raise bad_flag("lr", args.lr, "a float > 0")
     if args.batch_size < 1:
-        raise _bad("batch_size", args.batch_size, "a positive integer")
+        raise bad_flag("batch_size", args.batch_size, "a positive integer")
     if not 0 <= args.dropout < 1:
-        raise _bad("dropout", args.dropout, "a float in [0, 1)")
+        raise bad_flag("dropout", args.dropout, "a float in [0, 1)")
     if args.patience < 0:
-        raise _bad("patience", args.patience, "an integer >= 0")
+        raise bad_flag("patience", args.patience, "an integer >= 0")
     if not 0 < args.factor < 1:
-        raise _bad("factor", args.factor, "a float in (0, 1)")
+        raise bad_flag("factor", args.factor, "a float in (0, 1)")
     import keras
     import matplotlib.pyplot as plt
     import numpy as np

@@ -106,3 +106,10 @@ def test_seeding_reproduces_initial_weights():
     for a, b in zip(w1, w2):
         np.testing.assert_array_equal(a, b)
     keras.config.set_max_steps_per_epoch(None)
+
+
+def test_bad_flag_message():
+    err = lesson_mod.bad_flag("mc_samples", 0, "a positive integer")
+    assert str(err) == ("Invalid value received for argument `--mc-samples`. Expected a positive integer. "
+                        "Received: mc_samples=0")
+    assert "`--batch-size`" in str(lesson_mod.bad_flag("batch-size", -1, "x"))

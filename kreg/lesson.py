@@ -306,7 +306,11 @@ class Run:
         """``kreg.data.load`` with the lesson's defaults, recorded in results.json.
 
         Under ``--quick`` the training set is cut to ``quick_train`` examples
-        (stratified) unless ``n_train`` is given.
+        (stratified) unless ``n_train`` is given. ``n_train`` may also be a
+        dict keyed by the dataset actually used (``{"mnist": 1000, "digits":
+        100}``), so a lesson can size its subset for the lecture data and for
+        the offline fallback while loading the data once; a missing key keeps
+        the whole training split.
         """
         from kreg.data import load
 
@@ -315,6 +319,8 @@ class Run:
             n_train = self.lesson.quick_train
         fallback = fallback or self.lesson.fallback
         ds = load(name, fallback=fallback, val_fraction=val_fraction, seed=self.seed, verbose=True, **kwargs)
+        if isinstance(n_train, dict):
+            n_train = n_train.get(ds.info.name)
         if n_train is not None and n_train < len(ds.x_train):
             from kreg.data import stratified_subset
 

@@ -113,3 +113,12 @@ def test_bad_flag_message():
     assert str(err) == ("Invalid value received for argument `--mc-samples`. Expected a positive integer. "
                         "Received: mc_samples=0")
     assert "`--batch-size`" in str(lesson_mod.bad_flag("batch-size", -1, "x"))
+
+
+def test_load_data_subset_size_by_dataset_used():
+    run = _toy_lesson().start(["--verbose", "0", "--dataset", "mnist"])  # offline: falls back to digits
+    d = run.load_data(n_train={"mnist": 1000, "digits": 50})
+    assert d.info.name == "digits" and len(d.x_train) == 50
+    assert run.results["dataset"]["mnist"]["sizes"]["train"] == 50
+    d = run.load_data(n_train={"mnist": 1000})
+    assert len(d.x_train) > 1000  # no entry for digits: the whole training split

@@ -269,9 +269,18 @@ def estimate_batchnorm_statistics(model, x, *, batch_size=32):
             "estimate_batchnorm_statistics needs a functional or Sequential model "
             f"with known inputs (build it on keras.Input). Received: {type(model).__name__}"
         )
+    # build the feature models on the structure the model is called with (a single tensor, a list or a
+    # dict), so that calling them with one array (or the same list/dict) matches it without Keras's
+    # "The structure of `inputs` doesn't match" warning
+    try:
+        structure = model.input
+    except (AttributeError, ValueError):  # e.g. a Sequential model on Input: use its inputs list
+        structure = inputs
+    if isinstance(structure, (list, tuple)) and len(structure) == 1:
+        structure = structure[0]
     for layer in layers:
         try:
-            feature = keras.Model(inputs[0] if len(inputs) == 1 else inputs, layer.input)
+            feature = keras.Model(structure, layer.input)
         except Exception as err:  # nested or shared layers
             raise ValueError(
                 f"Cannot reach the input of batch-norm layer {layer.name!r} from the "

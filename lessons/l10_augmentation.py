@@ -56,7 +56,7 @@ from __future__ import annotations
 
 import math
 
-from kreg.lesson import Lesson
+from kreg.lesson import Lesson, bad_flag
 
 
 def _args(p):
@@ -87,20 +87,15 @@ LESSON = Lesson(
 
 def _check_args(args):
     if args.n_train is not None and args.n_train < 20:
-        raise ValueError(f"Invalid value received for argument `--n-train`. Expected an integer >= 20. "
-                         f"Received: n_train={args.n_train}")
+        raise bad_flag("n_train", args.n_train, "an integer >= 20")
     if not 0.0 <= args.rotation <= 180.0:
-        raise ValueError(f"Invalid value received for argument `--rotation`. Expected a float in [0, 180]. "
-                         f"Received: rotation={args.rotation}")
+        raise bad_flag("rotation", args.rotation, "a float in [0, 180]")
     if args.upsample is not None and args.upsample != 0 and args.upsample < 8:
-        raise ValueError(f"Invalid value received for argument `--upsample`. Expected 0 or an integer >= 8. "
-                         f"Received: upsample={args.upsample}")
+        raise bad_flag("upsample", args.upsample, "0 or an integer >= 8")
     if args.batch_size < 1:
-        raise ValueError(f"Invalid value received for argument `--batch-size`. Expected a positive integer. "
-                         f"Received: batch_size={args.batch_size}")
+        raise bad_flag("batch_size", args.batch_size, "a positive integer")
     if not args.lr > 0:
-        raise ValueError(f"Invalid value received for argument `--lr`. Expected a positive float. "
-                         f"Received: lr={args.lr}")
+        raise bad_flag("lr", args.lr, "a positive float")
 
 
 def _small_cnn(keras, k):
@@ -131,10 +126,10 @@ def main(argv=None):
     from kreg.data.augment import augmentation, augmented_sizes, upsample
 
     args = run.args
-    data = run.load_data()
-    if args.n_train is not None or not run.quick:
-        n = args.n_train or (100 if len(data.x_train) < 5000 else 1000)
-        data = run.load_data(n_train=min(n, len(data.x_train)))
+    # default subset: 1000 of the lecture's 54k training images, 100 of the small embedded fallbacks;
+    # under --quick (and no --n-train) the harness's quick_train applies
+    default_n = {"mnist": 1000, "fashion_mnist": 1000, "digits": 100, "mnist1d": 100, "toy2d": 100, "sine": 100}
+    data = run.load_data(n_train=args.n_train if args.n_train is not None else (None if run.quick else default_n))
     if run.quick:  # smoke run: val/test cut to the training-set size, so JAX compiles one evaluation shape
         m = len(data.x_train)
         data.x_val, data.y_val, data.x_test, data.y_test = (data.x_val[:m], data.y_val[:m], data.x_test[:m],

@@ -44,7 +44,7 @@ Run:  KERAS_BACKEND=jax python lessons/l10_double_descent.py   (add --quick for 
 
 from __future__ import annotations
 
-from kreg.lesson import Lesson
+from kreg.lesson import Lesson, bad_flag
 
 DEFAULT_WIDTHS = (2, 3, 4, 6, 8, 11, 16, 23, 32, 45, 64, 91, 128, 181, 256, 512, 1024)
 QUICK_WIDTHS = (2, 8, 32, 128)
@@ -80,24 +80,20 @@ LESSON = Lesson(
 
 
 def _check(args):
-    def bad(name, value, expected):
-        return ValueError(f"Invalid value received for argument `--{name}`. Expected {expected}. "
-                          f"Received: {name.replace('-', '_')}={value}")
-
     if args.n_train < 20:
-        raise bad("n-train", args.n_train, "an integer >= 20")
+        raise bad_flag("n-train", args.n_train, "an integer >= 20")
     if not 0.0 <= args.label_noise < 1.0:
-        raise bad("label-noise", args.label_noise, "a float in [0, 1)")
+        raise bad_flag("label-noise", args.label_noise, "a float in [0, 1)")
     if args.widths is not None and (len(args.widths) < 3 or min(args.widths) < 1):
-        raise bad("widths", args.widths, "at least 3 positive integers")
+        raise bad_flag("widths", args.widths, "at least 3 positive integers")
     if args.seeds < 1:
-        raise bad("seeds", args.seeds, "a positive integer")
+        raise bad_flag("seeds", args.seeds, "a positive integer")
     if not args.learning_rate > 0:
-        raise bad("learning-rate", args.learning_rate, "a positive float")
+        raise bad_flag("learning-rate", args.learning_rate, "a positive float")
     if args.batch_size < 1:
-        raise bad("batch-size", args.batch_size, "a positive integer")
+        raise bad_flag("batch-size", args.batch_size, "a positive integer")
     if not 0.0 <= args.fit_tol < 1.0:
-        raise bad("fit-tol", args.fit_tol, "a float in [0, 1)")
+        raise bad_flag("fit-tol", args.fit_tol, "a float in [0, 1)")
 
 
 def main(argv=None):

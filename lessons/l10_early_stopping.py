@@ -50,7 +50,7 @@ from __future__ import annotations
 
 import math
 
-from kreg.lesson import Lesson
+from kreg.lesson import Lesson, bad_flag
 
 
 def _args(p):
@@ -89,15 +89,11 @@ def _check_args(args):
     for name in ("patience", "batch_size", "max_extra_epochs", "n_train"):
         v = getattr(args, name)
         if v is not None and v < (0 if name == "patience" else 1):
-            raise ValueError(f"Invalid value received for argument `--{name.replace('_', '-')}`. Expected a "
-                             f"{'non-negative' if name == 'patience' else 'positive'} integer. "
-                             f"Received: {name}={v}")
+            raise bad_flag(name, v, f"a {'non-negative' if name == 'patience' else 'positive'} integer")
     if args.label_noise is not None and not 0.0 <= args.label_noise < 1.0:
-        raise ValueError(f"Invalid value received for argument `--label-noise`. Expected a float in [0, 1). "
-                         f"Received: label_noise={args.label_noise}")
+        raise bad_flag("label_noise", args.label_noise, "a float in [0, 1)")
     if any(h < 1 for h in args.hidden):
-        raise ValueError(f"Invalid value received for argument `--hidden`. Expected positive integers. "
-                         f"Received: hidden={args.hidden}")
+        raise bad_flag("hidden", args.hidden, "positive integers")
 
 
 def main(argv=None):

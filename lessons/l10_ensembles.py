@@ -41,7 +41,7 @@ Run:  KERAS_BACKEND=jax python lessons/l10_ensembles.py   (add --quick for a smo
 
 from __future__ import annotations
 
-from kreg.lesson import Lesson
+from kreg.lesson import Lesson, bad_flag
 
 
 def _args(p):
@@ -70,18 +70,14 @@ LESSON = Lesson(
 
 
 def _check(args):
-    def bad(name, value, expected):
-        return ValueError(f"Invalid value received for argument `--{name}`. Expected {expected}. "
-                          f"Received: {name.replace('-', '_')}={value}")
-
     if args.members < 2:
-        raise bad("members", args.members, "an integer >= 2")
+        raise bad_flag("members", args.members, "an integer >= 2")
     if args.batch_size is not None and args.batch_size < 1:
-        raise bad("batch-size", args.batch_size, "a positive integer")
+        raise bad_flag("batch-size", args.batch_size, "a positive integer")
     if not args.learning_rate > 0:
-        raise bad("learning-rate", args.learning_rate, "a positive float")
+        raise bad_flag("learning-rate", args.learning_rate, "a positive float")
     if args.ema_decay is not None and not 0.0 <= args.ema_decay < 1.0:
-        raise bad("ema-decay", args.ema_decay, "a float in [0, 1)")
+        raise bad_flag("ema-decay", args.ema_decay, "a float in [0, 1)")
 
 
 def main(argv=None):

@@ -32,7 +32,7 @@ Run:  KERAS_BACKEND=jax python lessons/l10_more_data.py   (add --quick for a smo
 
 from __future__ import annotations
 
-from kreg.lesson import Lesson
+from kreg.lesson import Lesson, bad_flag
 
 SIZES = {"digits": (20, 40, 80, 160, 320, 640), "mnist": (100, 300, 1000, 3000, 10000, 30000)}
 
@@ -67,16 +67,13 @@ LESSON = Lesson(
 
 def _check_args(args):
     if args.sizes is not None and any(s < 10 for s in args.sizes):
-        raise ValueError(f"Invalid value received for argument `--sizes`. Expected integers >= 10. "
-                         f"Received: sizes={args.sizes}")
+        raise bad_flag("sizes", args.sizes, "integers >= 10")
     if any(h < 1 for h in args.hidden):
-        raise ValueError(f"Invalid value received for argument `--hidden`. Expected positive integers. "
-                         f"Received: hidden={args.hidden}")
+        raise bad_flag("hidden", args.hidden, "positive integers")
     for name in ("steps", "batch_size", "repeats"):
         v = getattr(args, name)
         if v is not None and v < 1:
-            raise ValueError(f"Invalid value received for argument `--{name.replace('_', '-')}`. "
-                             f"Expected a positive integer. Received: {name}={v}")
+            raise bad_flag(name, v, "a positive integer")
 
 
 def main(argv=None):

@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 import warnings
 
-from kreg.lesson import Lesson
+from kreg.lesson import Lesson, bad_flag
 
 
 def _args(p):
@@ -74,15 +74,12 @@ def main(argv=None):
     args = run.args
     for lr in args.learning_rates:
         if not (math.isfinite(lr) and lr > 0):
-            raise ValueError(f"Invalid value received for argument `--learning-rates`. Expected floats > 0. "
-                             f"Received: learning_rates={list(args.learning_rates)}")
+            raise bad_flag("learning_rates", list(args.learning_rates), "floats > 0")
     for a in args.scales:
         if not (math.isfinite(a) and a > 0):
-            raise ValueError(f"Invalid value received for argument `--scales`. Expected floats > 0. "
-                             f"Received: scales={list(args.scales)}")
+            raise bad_flag("scales", list(args.scales), "floats > 0")
     if args.batch_size is not None and args.batch_size < 2:
-        raise ValueError(f"Invalid value received for argument `--batch-size`. Expected an integer >= 2 "
-                         f"(batch statistics need two examples). Received: batch_size={args.batch_size}")
+        raise bad_flag("batch_size", args.batch_size, "an integer >= 2 (batch statistics need two examples)")
     data = run.load_data()
     small_data = len(data.x_train) < 5000
     batch = args.batch_size or (32 if small_data else 256)

@@ -35,7 +35,7 @@ Run:  KERAS_BACKEND=jax python lessons/l11_init.py   (add --quick for a smoke ru
 
 from __future__ import annotations
 
-from kreg.lesson import Lesson
+from kreg.lesson import Lesson, bad_flag
 
 INITS = ("N(0, 0.01)", "Glorot", "He", "LeCun")
 
@@ -159,17 +159,14 @@ def main(argv=None):
     args = run.args
     for name in ("depth", "width", "probe_size", "stall_epochs"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
-            raise ValueError(f"Invalid value received for argument `--{name.replace('_', '-')}`. "
-                             f"Expected a positive integer. Received: {name}={getattr(args, name)}")
+            raise bad_flag(name, getattr(args, name), "a positive integer")
     if not args.learning_rate > 0:
-        raise ValueError(f"Invalid value received for argument `--learning-rate`. Expected a float > 0. "
-                         f"Received: learning_rate={args.learning_rate}")
+        raise bad_flag("learning_rate", args.learning_rate, "a float > 0")
     data = run.load_data()
     small_data = len(data.x_train) < 5000
     batch = args.batch_size or (32 if small_data else 256)
     if batch < 1:
-        raise ValueError(f"Invalid value received for argument `--batch-size`. Expected a positive integer. "
-                         f"Received: batch_size={batch}")
+        raise bad_flag("batch_size", batch, "a positive integer")
     lr = args.learning_rate
     depth, width = run.pick(args.depth, min(args.depth, 4)), run.pick(args.width, min(args.width, 32))
     shape, k = data.info.input_shape, data.info.num_classes

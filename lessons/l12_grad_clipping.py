@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 
-from kreg.lesson import Lesson
+from kreg.lesson import Lesson, bad_flag
 
 
 def _args(p):
@@ -57,8 +57,7 @@ LESSON = Lesson(
 
 def _check(name, value, ok, expected):
     if not ok:
-        raise ValueError(f"Invalid value received for argument `--{name.replace('_', '-')}`. Expected {expected}. "
-                         f"Received: {name}={value}")
+        raise bad_flag(name, value, expected)
 
 
 def _batch_recorder(keras):

@@ -30,7 +30,7 @@ Run:  KERAS_BACKEND=jax python lessons/l12_optimizers.py   (add --quick for a sm
 
 from __future__ import annotations
 
-from kreg.lesson import Lesson
+from kreg.lesson import Lesson, bad_flag
 
 CURVATURE = (1.0, 25.0)  # a, b of f(w) = ½(a w1² + b w2²)
 START = (-9.0, 1.5)
@@ -94,15 +94,12 @@ def main(argv=None):
     run = LESSON.start(argv)
     args = run.args
     if args.steps < 2:
-        raise ValueError(f"Invalid value received for argument `--steps`. Expected an integer >= 2. "
-                         f"Received: steps={args.steps}")
+        raise bad_flag("steps", args.steps, "an integer >= 2")
     if not 0.0 < args.surface_lr < 2.0 / CURVATURE[1]:
-        raise ValueError(f"Invalid value received for argument `--surface-lr`. Expected a float in "
-                         f"(0, {2.0 / CURVATURE[1]}) (plain SGD diverges above 2/b). "
-                         f"Received: surface_lr={args.surface_lr}")
+        raise bad_flag("surface_lr", args.surface_lr,
+                       f"a float in (0, {2.0 / CURVATURE[1]}) (plain SGD diverges above 2/b)")
     if args.batch_size is not None and args.batch_size < 1:
-        raise ValueError(f"Invalid value received for argument `--batch-size`. Expected a positive integer. "
-                         f"Received: batch_size={args.batch_size}")
+        raise bad_flag("batch_size", args.batch_size, "a positive integer")
     import keras
     import matplotlib.pyplot as plt
     import numpy as np

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import math
 
-from kreg.lesson import Lesson
+from kreg.lesson import Lesson, bad_flag
 
 
 def _args(p):
@@ -66,14 +66,11 @@ def main(argv=None):
     args = run.args
     for name, values in (("lam", [args.lam]), ("lams", list(args.lams))):
         if not all(math.isfinite(v) and v > 0 for v in values):
-            raise ValueError(f"Invalid value received for argument `--{name}`. Expected floats > 0. "
-                             f"Received: {name}={values if name == 'lams' else values[0]}")
+            raise bad_flag(name, values if name == "lams" else values[0], "floats > 0")
     if args.sgd_epochs < 1:
-        raise ValueError(f"Invalid value received for argument `--sgd-epochs`. Expected a positive integer. "
-                         f"Received: sgd_epochs={args.sgd_epochs}")
+        raise bad_flag("sgd_epochs", args.sgd_epochs, "a positive integer")
     if args.batch_size is not None and args.batch_size < 1:
-        raise ValueError(f"Invalid value received for argument `--batch-size`. Expected a positive integer. "
-                         f"Received: batch_size={args.batch_size}")
+        raise bad_flag("batch_size", args.batch_size, "a positive integer")
     import keras
     import matplotlib.pyplot as plt
     import numpy as np

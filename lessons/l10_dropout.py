@@ -90,7 +90,7 @@ def main(argv=None):
     batch = args.batch_size or (32 if small_data else 256)
     run.config(batch_size=batch, learning_rate=0.1, optimizer="SGD", rate=p, big=list(args.big))
     shape, k = data.info.input_shape, data.info.num_classes
-    run.total_runs = 5
+    run.total_runs = 6  # five MLPs and the linear model of part 4
 
     def build(hidden=models.STAT453_HIDDEN, rate=0.0, mode="inverted"):
         run.reseed()  # every net starts from the same initial state

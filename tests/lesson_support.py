@@ -60,3 +60,17 @@ def assert_claims_hold(res):
     """Every claim in ``res`` (a lesson result or its results.json dict) holds."""
     failed = [f"{c['claim']}: {c['evidence']}" for c in res["claims"] if not c["holds"]]
     assert not failed, failed
+
+
+def run_lesson(name, out, *argv):
+    """Run ``lessons/<name>.py`` in-process, quietly, writing to ``out``; return its results dict."""
+    return load_lesson(name).main([*argv, "--out", str(out), "--verbose", "0"])
+
+
+def assert_bad_flag(name, argv, match, out):
+    """A bad flag raises a ValueError matching ``match`` before anything is written."""
+    import pytest
+
+    with pytest.raises(ValueError, match=match):
+        run_lesson(name, out, *argv)
+    assert not (Path(out) / "results.json").exists()

@@ -1,7 +1,7 @@
 """lessons/l10_augmentation.py: quick run in-process under this backend; slow full run on embedded data."""
 
 import pytest
-from lesson_support import assert_claims_hold, check_results, load_lesson
+from lesson_support import assert_claims_hold, check_results, run_lesson
 
 NAME = "l10_augmentation"
 FIGURES = {"augmented_samples.png", "learning_curves.png", "accuracy.png"}
@@ -16,21 +16,21 @@ def _check_outputs(out, res):
 
 
 def test_quick(tmp_path):
-    res = load_lesson(NAME).main(["--quick", "--out", str(tmp_path), "--verbose", "0"])
+    res = run_lesson(NAME, tmp_path, "--quick")
     _check_outputs(tmp_path, res)
 
 
 def test_bad_rotation_is_rejected_before_training(tmp_path):
     with pytest.raises(ValueError, match=r"`--rotation`.*Received: rotation=200"):
-        load_lesson(NAME).main(["--quick", "--rotation", "200", "--out", str(tmp_path), "--verbose", "0"])
+        run_lesson(NAME, tmp_path, "--quick", "--rotation", "200")
     assert not (tmp_path / "results.json").exists()
     with pytest.raises(ValueError, match=r"`--upsample`.*Received: upsample=3"):
-        load_lesson(NAME).main(["--quick", "--upsample", "3", "--out", str(tmp_path), "--verbose", "0"])
+        run_lesson(NAME, tmp_path, "--quick", "--upsample", "3")
 
 
 @pytest.mark.slow
 def test_default_run_claims_hold(tmp_path):
-    res = load_lesson(NAME).main(["--out", str(tmp_path), "--verbose", "0"])
+    res = run_lesson(NAME, tmp_path)
     _check_outputs(tmp_path, res)
     assert res["config"]["upsampled_to"] == 28 and res["config"]["n_train"] == 100
     assert_claims_hold(res)

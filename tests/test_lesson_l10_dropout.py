@@ -1,7 +1,7 @@
 """lessons/l10_dropout.py: quick run in-process under this backend; slow full run on embedded data."""
 
 import pytest
-from lesson_support import assert_claims_hold, check_results, load_lesson
+from lesson_support import assert_claims_hold, check_results, run_lesson
 
 NAME = "l10_dropout"
 FIGURES = {"learning_curves.png", "capacity.png", "mc_vs_weight_scaling.png"}
@@ -14,7 +14,7 @@ def _check_outputs(out, res):
 
 
 def test_quick(tmp_path):
-    res = load_lesson(NAME).main(["--quick", "--out", str(tmp_path), "--verbose", "0"])
+    res = run_lesson(NAME, tmp_path, "--quick")
     on_disk = _check_outputs(tmp_path, res)
     # the exact identity vanilla(W) == inverted((1-p) W) holds even after a quick run
     assert on_disk["metrics"]["vanilla_vs_rescaled_inverted_max_abs_logit_diff"] < 1e-4
@@ -22,12 +22,12 @@ def test_quick(tmp_path):
 
 def test_bad_rate_is_rejected_before_training(tmp_path):
     with pytest.raises(ValueError, match=r"`--rate`.*Received: rate=1.5"):
-        load_lesson(NAME).main(["--quick", "--rate", "1.5", "--out", str(tmp_path), "--verbose", "0"])
+        run_lesson(NAME, tmp_path, "--quick", "--rate", "1.5")
     assert not (tmp_path / "results.json").exists()
 
 
 @pytest.mark.slow
 def test_default_run_claims_hold(tmp_path):
-    res = load_lesson(NAME).main(["--out", str(tmp_path), "--verbose", "0"])
+    res = run_lesson(NAME, tmp_path)
     _check_outputs(tmp_path, res)
     assert_claims_hold(res)

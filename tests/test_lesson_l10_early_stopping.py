@@ -1,7 +1,7 @@
 """lessons/l10_early_stopping.py: quick run in-process under this backend; slow full run on embedded data."""
 
 import pytest
-from lesson_support import assert_claims_hold, check_results, load_lesson
+from lesson_support import assert_claims_hold, check_results, run_lesson
 
 NAME = "l10_early_stopping"
 FIGURES = {"early_stopping_curves.png", "reuse_validation_data.png", "test_accuracy.png"}
@@ -18,18 +18,18 @@ def _check_outputs(out, res):
 
 
 def test_quick(tmp_path):
-    res = load_lesson(NAME).main(["--quick", "--out", str(tmp_path), "--verbose", "0"])
+    res = run_lesson(NAME, tmp_path, "--quick")
     _check_outputs(tmp_path, res)
 
 
 def test_bad_label_noise_is_rejected_before_training(tmp_path):
     with pytest.raises(ValueError, match=r"`--label-noise`.*Received: label_noise=1.5"):
-        load_lesson(NAME).main(["--quick", "--label-noise", "1.5", "--out", str(tmp_path), "--verbose", "0"])
+        run_lesson(NAME, tmp_path, "--quick", "--label-noise", "1.5")
     assert not (tmp_path / "results.json").exists()
 
 
 @pytest.mark.slow
 def test_default_run_claims_hold(tmp_path):
-    res = load_lesson(NAME).main(["--out", str(tmp_path), "--verbose", "0"])
+    res = run_lesson(NAME, tmp_path)
     _check_outputs(tmp_path, res)
     assert_claims_hold(res)

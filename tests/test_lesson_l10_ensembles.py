@@ -1,7 +1,7 @@
 """lessons/l10_ensembles.py: quick mode on every backend, the full default run (slow) checks the claims."""
 
 import pytest
-from lesson_support import assert_claims_hold, check_results, load_lesson
+from lesson_support import assert_bad_flag, assert_claims_hold, check_results, run_lesson
 
 NAME = "l10_ensembles"
 FIGURES = ("ema_val_curve.png", "ensemble_size.png", "test_accuracy.png")
@@ -12,20 +12,18 @@ def _check_outputs(out, res):
 
 
 def test_quick_run_writes_results_and_figures(tmp_path):
-    res = load_lesson(NAME).main(["--quick", "--out", str(tmp_path), "--verbose", "0"])
+    res = run_lesson(NAME, tmp_path, "--quick")
     on_disk = _check_outputs(tmp_path, res)
     assert on_disk["config"]["quick"] is True
 
 
 @pytest.mark.parametrize("argv, flag", [[["--members", "1"], "--members"], [["--ema-decay", "1.0"], "--ema-decay"], [["--learning-rate", "0"], "--learning-rate"]])
 def test_bad_lesson_flags_raise_before_training(argv, flag, tmp_path):
-    with pytest.raises(ValueError, match=flag):
-        load_lesson(NAME).main([*argv, "--out", str(tmp_path), "--verbose", "0"])
-    assert not (tmp_path / "results.json").exists()
+    assert_bad_flag(NAME, argv, flag, tmp_path)
 
 
 @pytest.mark.slow
 def test_default_run_claims_hold(tmp_path):
-    res = load_lesson(NAME).main(["--out", str(tmp_path), "--verbose", "0"])
+    res = run_lesson(NAME, tmp_path)
     _check_outputs(tmp_path, res)
     assert_claims_hold(res)

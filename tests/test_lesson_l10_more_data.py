@@ -1,7 +1,7 @@
 """lessons/l10_more_data.py: quick run in-process under this backend; slow full run on embedded data."""
 
 import pytest
-from lesson_support import assert_claims_hold, check_results, load_lesson
+from lesson_support import assert_claims_hold, check_results, run_lesson
 
 NAME = "l10_more_data"
 FIGURES = {"learning_curves_vs_n.png"}
@@ -16,18 +16,18 @@ def _check_outputs(out, res):
 
 
 def test_quick(tmp_path):
-    res = load_lesson(NAME).main(["--quick", "--out", str(tmp_path), "--verbose", "0"])
+    res = run_lesson(NAME, tmp_path, "--quick")
     _check_outputs(tmp_path, res)
 
 
 def test_bad_sizes_are_rejected_before_training(tmp_path):
     with pytest.raises(ValueError, match=r"`--sizes`.*Received: sizes=\[5\]"):
-        load_lesson(NAME).main(["--quick", "--sizes", "5", "--out", str(tmp_path), "--verbose", "0"])
+        run_lesson(NAME, tmp_path, "--quick", "--sizes", "5")
     assert not (tmp_path / "results.json").exists()
 
 
 @pytest.mark.slow
 def test_default_run_claims_hold(tmp_path):
-    res = load_lesson(NAME).main(["--out", str(tmp_path), "--verbose", "0"])
+    res = run_lesson(NAME, tmp_path)
     _check_outputs(tmp_path, res)
     assert_claims_hold(res)

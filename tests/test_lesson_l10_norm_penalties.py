@@ -1,7 +1,7 @@
 """lessons/l10_norm_penalties.py: quick run under every backend, default run (slow) checks the claims."""
 
 import pytest
-from lesson_support import assert_claims_hold, check_results, load_lesson
+from lesson_support import assert_bad_flag, assert_claims_hold, check_results, run_lesson
 
 NAME = "l10_norm_penalties"
 FIGURES = ("l2_sweep.png", "sparsity.png", "decision_boundary.png", "polynomial.png")
@@ -12,7 +12,7 @@ def _check_outputs(out, res):
 
 
 def test_quick(tmp_path):
-    res = load_lesson(NAME).main(["--quick", "--out", str(tmp_path), "--verbose", "0"])
+    res = run_lesson(NAME, tmp_path, "--quick")
     on_disk = _check_outputs(tmp_path, res)
     # the L2 = weight-decay identity is exact arithmetic, so it holds even in quick mode
     assert on_disk["claims"][0]["holds"], on_disk["claims"][0]
@@ -26,13 +26,11 @@ def test_quick(tmp_path):
     (["--dataset", "sine"], "--dataset"),
 ])
 def test_bad_arguments_fail_before_training(tmp_path, argv, match):
-    with pytest.raises(ValueError, match=match):
-        load_lesson(NAME).main([*argv, "--out", str(tmp_path), "--verbose", "0"])
-    assert not (tmp_path / "results.json").exists()
+    assert_bad_flag(NAME, argv, match, tmp_path)
 
 
 @pytest.mark.slow
 def test_default_run_claims_hold(tmp_path):
-    res = load_lesson(NAME).main(["--out", str(tmp_path), "--verbose", "0"])
+    res = run_lesson(NAME, tmp_path)
     _check_outputs(tmp_path, res)
     assert_claims_hold(res)

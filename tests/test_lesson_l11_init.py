@@ -1,7 +1,7 @@
 """lessons/l11_init.py: quick mode under every backend; the default setting's claims (slow)."""
 
 import pytest
-from lesson_support import assert_claims_hold, check_results, load_lesson
+from lesson_support import assert_claims_hold, check_results, load_lesson, run_lesson
 
 NAME = "l11_init"
 FIGURES = ("std_per_layer_tanh.png", "std_per_layer_relu.png", "zero_init_weights.png", "tiny_vs_kaiming.png")
@@ -12,13 +12,13 @@ def _check_outputs(out, res):
 
 
 def test_quick(tmp_path):
-    res = load_lesson(NAME).main(["--quick", "--out", str(tmp_path), "--verbose", "0"])
+    res = run_lesson(NAME, tmp_path, "--quick")
     _check_outputs(tmp_path, res)
 
 
 @pytest.mark.slow
 def test_default_setting_claims_hold(tmp_path):
-    res = load_lesson(NAME).main(["--out", str(tmp_path), "--verbose", "0"])
+    res = run_lesson(NAME, tmp_path)
     on_disk = _check_outputs(tmp_path, res)
     assert_claims_hold(on_disk)
 

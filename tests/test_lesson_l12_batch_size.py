@@ -1,7 +1,7 @@
 """lessons/l12_batch_size.py: quick run in-process under this backend; slow full run on embedded data."""
 
 import pytest
-from lesson_support import assert_claims_hold, check_results, load_lesson
+from lesson_support import assert_claims_hold, check_results, run_lesson
 
 NAME = "l12_batch_size"
 FIGURES = {"batch_size_curves.png", "sharpness_vs_lr.png"}
@@ -16,19 +16,19 @@ def _check_outputs(out, res, runs=("batch 64, lr 0.1", "batch 1024, lr 0.1", "ba
 
 
 def test_quick(tmp_path):
-    res = load_lesson(NAME).main(["--quick", "--out", str(tmp_path), "--verbose", "0"])
+    res = run_lesson(NAME, tmp_path, "--quick")
     _check_outputs(tmp_path, res, runs=("batch 64, lr 0.1", "batch 64, lr 0.3", "batch 1024, lr 0.1"))
 
 
 def test_bad_batch_sizes_are_rejected_before_training(tmp_path):
     with pytest.raises(ValueError, match=r"`--batch-sizes`.*Received: batch_sizes=\[1024, 64\]"):
-        load_lesson(NAME).main(["--quick", "--batch-sizes", "1024", "64", "--out", str(tmp_path), "--verbose", "0"])
+        run_lesson(NAME, tmp_path, "--quick", "--batch-sizes", "1024", "64")
     assert not (tmp_path / "results.json").exists()
 
 
 @pytest.mark.slow
 def test_default_run_claims_hold(tmp_path):
-    res = load_lesson(NAME).main(["--out", str(tmp_path), "--verbose", "0"])
+    res = run_lesson(NAME, tmp_path)
     on_disk = _check_outputs(tmp_path, res)
     assert "batch 1024, lr 0.1, same steps" in on_disk["runs"]
     assert_claims_hold(res)

@@ -1,7 +1,7 @@
 """lessons/l12_grad_clipping.py: quick run in-process under this backend; slow full run on embedded data."""
 
 import pytest
-from lesson_support import assert_claims_hold, check_results, load_lesson
+from lesson_support import assert_claims_hold, check_results, load_lesson, run_lesson
 
 NAME = "l12_grad_clipping"
 FIGURES = {"clipping.png"}
@@ -16,7 +16,7 @@ def _check_outputs(out, res):
 
 
 def test_quick(tmp_path):
-    res = load_lesson(NAME).main(["--quick", "--out", str(tmp_path), "--verbose", "0"])
+    res = run_lesson(NAME, tmp_path, "--quick")
     _check_outputs(tmp_path, res)
 
 
@@ -30,7 +30,7 @@ def test_bad_arguments_are_rejected_before_training(tmp_path, flag, value):
 
 @pytest.mark.slow
 def test_default_run_claims_hold(tmp_path):
-    res = load_lesson(NAME).main(["--out", str(tmp_path), "--verbose", "0"])
+    res = run_lesson(NAME, tmp_path)
     _check_outputs(tmp_path, res)
     assert_claims_hold(res)
     assert res["metrics"]["first_non_finite"]["no clipping"]["epoch"] >= 1

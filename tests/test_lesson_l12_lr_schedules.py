@@ -1,7 +1,7 @@
 """lessons/l12_lr_schedules.py: quick run in-process under this backend; slow full run on embedded data."""
 
 import pytest
-from lesson_support import assert_claims_hold, check_results, load_lesson
+from lesson_support import assert_claims_hold, check_results, run_lesson
 
 NAME = "l12_lr_schedules"
 FIGURES = {"lr_and_val_loss.png"}
@@ -16,7 +16,7 @@ def _check_outputs(out, res):
 
 
 def test_quick(tmp_path):
-    res = load_lesson(NAME).main(["--quick", "--out", str(tmp_path), "--verbose", "0"])
+    res = run_lesson(NAME, tmp_path, "--quick")
     on_disk = _check_outputs(tmp_path, res)
     runs = on_disk["runs"]
     assert len(set(runs["constant"]["history"]["epoch_lr"])) == 1  # the constant rate stays put
@@ -26,12 +26,12 @@ def test_quick(tmp_path):
 
 def test_bad_factor_is_rejected_before_training(tmp_path):
     with pytest.raises(ValueError, match=r"`--factor`.*Received: factor=1.5"):
-        load_lesson(NAME).main(["--quick", "--factor", "1.5", "--out", str(tmp_path), "--verbose", "0"])
+        run_lesson(NAME, tmp_path, "--quick", "--factor", "1.5")
     assert not (tmp_path / "results.json").exists()
 
 
 @pytest.mark.slow
 def test_default_run_claims_hold(tmp_path):
-    res = load_lesson(NAME).main(["--out", str(tmp_path), "--verbose", "0"])
+    res = run_lesson(NAME, tmp_path)
     _check_outputs(tmp_path, res)
     assert_claims_hold(res)

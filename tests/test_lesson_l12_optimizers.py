@@ -1,7 +1,7 @@
 """lessons/l12_optimizers.py: quick run in-process under this backend; slow full run on embedded data."""
 
 import pytest
-from lesson_support import assert_claims_hold, check_results, load_lesson
+from lesson_support import assert_claims_hold, check_results, run_lesson
 
 NAME = "l12_optimizers"
 FIGURES = {"ravine_trajectories.png", "training_curves.png"}
@@ -16,7 +16,7 @@ def _check_outputs(out, res, runs=OPTIMIZERS):
 
 
 def test_quick(tmp_path):
-    res = load_lesson(NAME).main(["--quick", "--out", str(tmp_path), "--verbose", "0"])
+    res = run_lesson(NAME, tmp_path, "--quick")
     on_disk = _check_outputs(tmp_path, res, runs={"SGD", "momentum", "Adam"})  # --quick trains three
     # the ravine is deterministic: plain SGD contracts every coordinate, so it gets closer
     d = on_disk["metrics"]["surface_distance_to_optimum"]
@@ -25,12 +25,12 @@ def test_quick(tmp_path):
 
 def test_bad_surface_lr_is_rejected_before_training(tmp_path):
     with pytest.raises(ValueError, match=r"`--surface-lr`.*Received: surface_lr=0.5"):
-        load_lesson(NAME).main(["--quick", "--surface-lr", "0.5", "--out", str(tmp_path), "--verbose", "0"])
+        run_lesson(NAME, tmp_path, "--quick", "--surface-lr", "0.5")
     assert not (tmp_path / "results.json").exists()
 
 
 @pytest.mark.slow
 def test_default_run_claims_hold(tmp_path):
-    res = load_lesson(NAME).main(["--out", str(tmp_path), "--verbose", "0"])
+    res = run_lesson(NAME, tmp_path)
     _check_outputs(tmp_path, res)
     assert_claims_hold(res)

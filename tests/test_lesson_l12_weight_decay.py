@@ -1,7 +1,7 @@
 """lessons/l12_weight_decay.py: quick run in-process under this backend; slow full run on embedded data."""
 
 import pytest
-from lesson_support import assert_claims_hold, check_results, load_lesson
+from lesson_support import assert_claims_hold, check_results, run_lesson
 
 NAME = "l12_weight_decay"
 FIGURES = {"sgd_vs_adam_equivalence.png", "adam_l2_vs_adamw.png"}
@@ -14,7 +14,7 @@ def _check_outputs(out, res):
 
 
 def test_quick(tmp_path):
-    res = load_lesson(NAME).main(["--quick", "--out", str(tmp_path), "--verbose", "0"])
+    res = run_lesson(NAME, tmp_path, "--quick")
     on_disk = _check_outputs(tmp_path, res)
     # the SGD equivalence is exact arithmetic: it holds after a few steps already
     assert on_disk["metrics"]["sgd_max_rel_weight_diff_l2_vs_decay"] < 1e-4
@@ -22,12 +22,12 @@ def test_quick(tmp_path):
 
 def test_bad_lams_are_rejected_before_training(tmp_path):
     with pytest.raises(ValueError, match=r"`--lams`.*Received: lams=\[0.01, -1.0\]"):
-        load_lesson(NAME).main(["--quick", "--lams", "0.01", "-1", "--out", str(tmp_path), "--verbose", "0"])
+        run_lesson(NAME, tmp_path, "--quick", "--lams", "0.01", "-1")
     assert not (tmp_path / "results.json").exists()
 
 
 @pytest.mark.slow
 def test_default_run_claims_hold(tmp_path):
-    res = load_lesson(NAME).main(["--out", str(tmp_path), "--verbose", "0"])
+    res = run_lesson(NAME, tmp_path)
     _check_outputs(tmp_path, res)
     assert_claims_hold(res)

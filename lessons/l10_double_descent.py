@@ -70,9 +70,7 @@ LESSON = Lesson(
     dataset="mnist1d",
     fallback="mnist1d",
     epochs=300,
-    quick_epochs=2,
     quick_train=200,
-    quick_steps=4,
     reference="Nakkiran et al. 2019 (model-wise double descent with label noise); MNIST-1D as in "
     "Greydanus's mnist1d and Understanding Deep Learning notebook 8.3",
     add_arguments=_args,

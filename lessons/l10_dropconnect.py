@@ -57,9 +57,6 @@ LESSON = Lesson(
     dataset="mnist",
     fallback="digits",
     epochs=50,
-    quick_epochs=2,
-    quick_train=256,
-    quick_steps=4,
     reference="Wan et al. 2013 (DropConnect); STAT 453 MLP 784-75-45-10, SGD lr 0.1, batch 256 "
     "(no-dropout test 97.77%, dropout 0.5 test 96.60% on MNIST)",
     add_arguments=_args,

@@ -66,9 +66,6 @@ LESSON = Lesson(
     dataset="mnist",
     fallback="digits",
     epochs=50,
-    quick_epochs=2,
-    quick_train=256,
-    quick_steps=4,
     reference="STAT 453 L10 dropout notebook: no dropout test 97.77% (train 99.73, val 97.93); "
     "dropout 0.5 test 96.60% (train 97.48, val 97.53)",
     add_arguments=_args,

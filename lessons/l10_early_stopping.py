@@ -78,8 +78,6 @@ LESSON = Lesson(
     fallback="digits",
     epochs=150,
     quick_epochs=3,
-    quick_train=256,
-    quick_steps=4,
     reference="STAT 453 MLP 784-75-45-10, SGD lr 0.1, batch 256, 10% of train held out for validation",
     add_arguments=_args,
 )

@@ -60,9 +60,6 @@ LESSON = Lesson(
     dataset="mnist",
     fallback="digits",
     epochs=40,
-    quick_epochs=2,
-    quick_train=256,
-    quick_steps=4,
     reference="deck 004 'Model ensembles' (no reference numbers); STAT 453 MLP 784-75-45-10, SGD lr 0.1 "
     "(single-model test 97.77% after 50 epochs)",
     add_arguments=_args,

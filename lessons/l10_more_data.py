@@ -59,7 +59,6 @@ LESSON = Lesson(
     epochs=40,
     quick_epochs=1,
     quick_train=512,
-    quick_steps=4,
     reference="deck 000 §2 (softmax regression on MNIST subsets, test set fixed); deck 001 learning curves",
     add_arguments=_args,
 )

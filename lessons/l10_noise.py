@@ -58,9 +58,6 @@ LESSON = Lesson(
     dataset="mnist",
     fallback="digits",
     epochs=50,
-    quick_epochs=2,
-    quick_train=256,
-    quick_steps=4,
     reference="deck 002: E[(w'(x+ε) − y)²] = E[(w'x − y)²] + σ²‖w‖² (ridge with λ = σ²n); "
     "STAT 453 MLP 784-75-45-10, SGD lr 0.1",
     add_arguments=_args,

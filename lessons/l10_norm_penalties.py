@@ -79,9 +79,6 @@ LESSON = Lesson(
     dataset="mnist",
     fallback="digits",
     epochs=60,
-    quick_epochs=2,
-    quick_train=256,
-    quick_steps=4,
     reference="STAT 453 L2-log-reg notebook: λ=2, SGD lr 0.1, 30 epochs; weight_decay=λ and a manual "
     "0.5·λ·(‖w‖²+b²) penalty give identical weights ([1.7546, 1.5997] on its toydata.txt), test 96%",
     add_arguments=_args,

@@ -62,9 +62,7 @@ LESSON = Lesson(
     dataset="mnist",
     fallback="digits",
     epochs=300,
-    quick_epochs=2,
     quick_train=128,
-    quick_steps=4,
     reference="Zhang et al. 2017, Table 1 (deck 003): random labels 100% train, 9.78% test",
     add_arguments=_args,
 )

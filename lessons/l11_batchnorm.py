@@ -48,9 +48,6 @@ LESSON = Lesson(
     dataset="mnist",
     fallback="digits",
     epochs=50,
-    quick_epochs=2,
-    quick_train=256,
-    quick_steps=4,
     reference="STAT 453 L11 batchnorm notebook: MLP 784-75-45-10, BN after each hidden Linear (bias=False), "
     "SGD lr 0.1, batch 256, 50 epochs: test 97.77% (no BN: 97.77%)",
     add_arguments=_args,

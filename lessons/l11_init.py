@@ -59,9 +59,6 @@ LESSON = Lesson(
     dataset="mnist",
     fallback="digits",
     epochs=50,
-    quick_epochs=2,
-    quick_train=256,
-    quick_steps=4,
     reference="STAT 453 L11 notebooks, MLP 784-75-45-10 ReLU, SGD lr 0.1, batch 256: N(0, 0.001) init "
     "stuck ~11% for ~10 epochs, test 96.80%; Kaiming-uniform init test 97.63%",
     add_arguments=_args,

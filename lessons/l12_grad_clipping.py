@@ -48,7 +48,6 @@ LESSON = Lesson(
     fallback="digits",
     epochs=10,
     quick_epochs=1,
-    quick_train=256,
     quick_steps=8,
     reference="deck 001: torch.nn.utils.clip_grad_value_(model.parameters(), 100); deck 003: clip by norm τ",
     add_arguments=_args,

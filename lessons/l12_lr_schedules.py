@@ -54,9 +54,6 @@ LESSON = Lesson(
     dataset="mnist",
     fallback="digits",
     epochs=30,
-    quick_epochs=2,
-    quick_train=256,
-    quick_steps=4,
     reference="STAT 453 L12 scheduler notebook: batch 64, ReduceLROnPlateau on valid acc, test 97.17%",
     add_arguments=_args,
 )

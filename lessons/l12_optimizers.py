@@ -54,8 +54,6 @@ LESSON = Lesson(
     fallback="digits",
     epochs=15,
     quick_epochs=1,
-    quick_train=256,
-    quick_steps=4,
     reference="STAT 453 L12 Adam notebook: Adam lr 0.005, 100 epochs, test 97.37% (AdamW 97.29%)",
     add_arguments=_args,
 )

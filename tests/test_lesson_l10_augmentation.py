@@ -1,7 +1,7 @@
 """lessons/l10_augmentation.py: quick run in-process under this backend; slow full run on embedded data."""
 
 import pytest
-from lesson_support import assert_claims_hold, check_results, run_lesson
+from lesson_support import assert_bad_flag, assert_claims_hold, check_results, run_lesson
 
 NAME = "l10_augmentation"
 FIGURES = {"augmented_samples.png", "learning_curves.png", "accuracy.png"}
@@ -21,9 +21,7 @@ def test_quick(tmp_path):
 
 
 def test_bad_rotation_is_rejected_before_training(tmp_path):
-    with pytest.raises(ValueError, match=r"`--rotation`.*Received: rotation=200"):
-        run_lesson(NAME, tmp_path, "--quick", "--rotation", "200")
-    assert not (tmp_path / "results.json").exists()
+    assert_bad_flag(NAME, ["--quick", "--rotation", "200"], r"`--rotation`.*Received: rotation=200", tmp_path)
     with pytest.raises(ValueError, match=r"`--upsample`.*Received: upsample=3"):
         run_lesson(NAME, tmp_path, "--quick", "--upsample", "3")
 

@@ -1,7 +1,7 @@
 """lessons/l10_dropout.py: quick run in-process under this backend; slow full run on embedded data."""
 
 import pytest
-from lesson_support import assert_claims_hold, check_results, run_lesson
+from lesson_support import assert_bad_flag, assert_claims_hold, check_results, run_lesson
 
 NAME = "l10_dropout"
 FIGURES = {"learning_curves.png", "capacity.png", "mc_vs_weight_scaling.png"}
@@ -21,9 +21,7 @@ def test_quick(tmp_path):
 
 
 def test_bad_rate_is_rejected_before_training(tmp_path):
-    with pytest.raises(ValueError, match=r"`--rate`.*Received: rate=1.5"):
-        run_lesson(NAME, tmp_path, "--quick", "--rate", "1.5")
-    assert not (tmp_path / "results.json").exists()
+    assert_bad_flag(NAME, ["--quick", "--rate", "1.5"], r"`--rate`.*Received: rate=1.5", tmp_path)
 
 
 @pytest.mark.slow

@@ -1,7 +1,7 @@
 """lessons/l10_more_data.py: quick run in-process under this backend; slow full run on embedded data."""
 
 import pytest
-from lesson_support import assert_claims_hold, check_results, run_lesson
+from lesson_support import assert_bad_flag, assert_claims_hold, check_results, run_lesson
 
 NAME = "l10_more_data"
 FIGURES = {"learning_curves_vs_n.png"}
@@ -21,9 +21,7 @@ def test_quick(tmp_path):
 
 
 def test_bad_sizes_are_rejected_before_training(tmp_path):
-    with pytest.raises(ValueError, match=r"`--sizes`.*Received: sizes=\[5\]"):
-        run_lesson(NAME, tmp_path, "--quick", "--sizes", "5")
-    assert not (tmp_path / "results.json").exists()
+    assert_bad_flag(NAME, ["--quick", "--sizes", "5"], r"`--sizes`.*Received: sizes=\[5\]", tmp_path)
 
 
 @pytest.mark.slow

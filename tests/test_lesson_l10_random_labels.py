@@ -1,7 +1,7 @@
 """lessons/l10_random_labels.py: quick run in-process under this backend; slow full run on embedded data."""
 
 import pytest
-from lesson_support import assert_claims_hold, check_results, run_lesson
+from lesson_support import assert_bad_flag, assert_claims_hold, check_results, run_lesson
 
 NAME = "l10_random_labels"
 FIGURES = {"random_labels_curves.png"}
@@ -21,9 +21,7 @@ def test_quick(tmp_path):
 
 
 def test_bad_l2_is_rejected_before_training(tmp_path):
-    with pytest.raises(ValueError, match=r"`--l2`.*Received: l2=-1"):
-        run_lesson(NAME, tmp_path, "--quick", "--l2", "-1")
-    assert not (tmp_path / "results.json").exists()
+    assert_bad_flag(NAME, ["--quick", "--l2", "-1"], r"`--l2`.*Received: l2=-1", tmp_path)
 
 
 @pytest.mark.slow

@@ -1,7 +1,7 @@
 """lessons/l12_batch_size.py: quick run in-process under this backend; slow full run on embedded data."""
 
 import pytest
-from lesson_support import assert_claims_hold, check_results, run_lesson
+from lesson_support import assert_bad_flag, assert_claims_hold, check_results, run_lesson
 
 NAME = "l12_batch_size"
 FIGURES = {"batch_size_curves.png", "sharpness_vs_lr.png"}
@@ -21,9 +21,7 @@ def test_quick(tmp_path):
 
 
 def test_bad_batch_sizes_are_rejected_before_training(tmp_path):
-    with pytest.raises(ValueError, match=r"`--batch-sizes`.*Received: batch_sizes=\[1024, 64\]"):
-        run_lesson(NAME, tmp_path, "--quick", "--batch-sizes", "1024", "64")
-    assert not (tmp_path / "results.json").exists()
+    assert_bad_flag(NAME, ["--quick", "--batch-sizes", "1024", "64"], r"`--batch-sizes`.*Received: batch_sizes=\[1024, 64\]", tmp_path)
 
 
 @pytest.mark.slow

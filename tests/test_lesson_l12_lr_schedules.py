@@ -1,7 +1,7 @@
 """lessons/l12_lr_schedules.py: quick run in-process under this backend; slow full run on embedded data."""
 
 import pytest
-from lesson_support import assert_claims_hold, check_results, run_lesson
+from lesson_support import assert_bad_flag, assert_claims_hold, check_results, run_lesson
 
 NAME = "l12_lr_schedules"
 FIGURES = {"lr_and_val_loss.png"}
@@ -25,9 +25,7 @@ def test_quick(tmp_path):
 
 
 def test_bad_factor_is_rejected_before_training(tmp_path):
-    with pytest.raises(ValueError, match=r"`--factor`.*Received: factor=1.5"):
-        run_lesson(NAME, tmp_path, "--quick", "--factor", "1.5")
-    assert not (tmp_path / "results.json").exists()
+    assert_bad_flag(NAME, ["--quick", "--factor", "1.5"], r"`--factor`.*Received: factor=1.5", tmp_path)
 
 
 @pytest.mark.slow

@@ -1,7 +1,7 @@
 """lessons/l12_optimizers.py: quick run in-process under this backend; slow full run on embedded data."""
 
 import pytest
-from lesson_support import assert_claims_hold, check_results, run_lesson
+from lesson_support import assert_bad_flag, assert_claims_hold, check_results, run_lesson
 
 NAME = "l12_optimizers"
 FIGURES = {"ravine_trajectories.png", "training_curves.png"}
@@ -24,9 +24,7 @@ def test_quick(tmp_path):
 
 
 def test_bad_surface_lr_is_rejected_before_training(tmp_path):
-    with pytest.raises(ValueError, match=r"`--surface-lr`.*Received: surface_lr=0.5"):
-        run_lesson(NAME, tmp_path, "--quick", "--surface-lr", "0.5")
-    assert not (tmp_path / "results.json").exists()
+    assert_bad_flag(NAME, ["--quick", "--surface-lr", "0.5"], r"`--surface-lr`.*Received: surface_lr=0.5", tmp_path)
 
 
 @pytest.mark.slow

@@ -1,7 +1,7 @@
 """lessons/l12_weight_decay.py: quick run in-process under this backend; slow full run on embedded data."""
 
 import pytest
-from lesson_support import assert_claims_hold, check_results, run_lesson
+from lesson_support import assert_bad_flag, assert_claims_hold, check_results, run_lesson
 
 NAME = "l12_weight_decay"
 FIGURES = {"sgd_vs_adam_equivalence.png", "adam_l2_vs_adamw.png"}
@@ -21,9 +21,7 @@ def test_quick(tmp_path):
 
 
 def test_bad_lams_are_rejected_before_training(tmp_path):
-    with pytest.raises(ValueError, match=r"`--lams`.*Received: lams=\[0.01, -1.0\]"):
-        run_lesson(NAME, tmp_path, "--quick", "--lams", "0.01", "-1")
-    assert not (tmp_path / "results.json").exists()
+    assert_bad_flag(NAME, ["--quick", "--lams", "0.01", "-1"], r"`--lams`.*Received: lams=\[0.01, -1.0\]", tmp_path)
 
 
 @pytest.mark.slow

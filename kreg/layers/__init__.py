@@ -5,7 +5,7 @@ that uses them loads without ``custom_objects`` once ``kreg.layers`` is
 imported.
 """
 
-from kreg.layers.batch_norm import BatchNorm, estimate_batchnorm_statistics
+from kreg.layers.batch_norm import BatchNorm, estimate_batchnorm_statistics, validate_bn_data
 from kreg.layers.drop_connect import DropConnect
 from kreg.layers.dropout import Dropout, mc_predict
 from kreg.layers.group_norm import GroupNorm
@@ -19,4 +19,5 @@ __all__ = [
     "WeightNoise",
     "estimate_batchnorm_statistics",
     "mc_predict",
+    "validate_bn_data",
 ]

@@ -73,11 +73,25 @@ class TrainTestCrop(keras.layers.Layer):
         super().__init__(**kwargs)
         self.height = check_int("height", height, low=1)
         self.width = check_int("width", width, low=1)
-        self.seed = seed
-        self._random = keras.layers.RandomCrop(self.height, self.width, seed=seed, name="random_crop")
-        self._center = keras.layers.CenterCrop(self.height, self.width, name="center_crop")
+        self.seed = check_int("seed", seed, low=0, allow_none=True)
+        self._random = keras.layers.RandomCrop(self.height, self.width, seed=seed, name="random_crop",
+                                               dtype=self.dtype_policy)
+        self._center = keras.layers.CenterCrop(self.height, self.width, name="center_crop",
+                                               dtype=self.dtype_policy)
+
+    def _spatial_axes(self):
+        return (2, 3) if keras.config.image_data_format() == "channels_first" else (1, 2)
 
     def build(self, input_shape):
+        if len(input_shape) != 4:
+            raise ValueError(f"TrainTestCrop expects images of shape (batch, H, W, C), a rank-4 input. "
+                             f"Received: input_shape={tuple(input_shape)}")
+        for arg, value, axis, side in zip(("height", "width"), (self.height, self.width),
+                                          self._spatial_axes(), ("height", "width")):
+            size = input_shape[axis]
+            if size is not None and value > size:
+                raise invalid(arg, value, f"an integer <= the input's {side}, {size} (a crop cannot be "
+                              f"larger than its input; input_shape={tuple(input_shape)})")
         self._random.build(input_shape)
         self._center.build(input_shape)
         self.built = True
@@ -88,7 +102,10 @@ class TrainTestCrop(keras.layers.Layer):
         return self._center(inputs)
 
     def compute_output_shape(self, input_shape):
-        return (input_shape[0], self.height, self.width, input_shape[-1])
+        shape = list(input_shape)
+        h, w = self._spatial_axes()
+        shape[h], shape[w] = self.height, self.width
+        return tuple(shape)
 
     def get_config(self):
         return super().get_config() | {"height": self.height, "width": self.width, "seed": self.seed}
@@ -170,6 +187,9 @@ def augmentation(image_size=28, *, resize=None, rotation=30.0, channels=1, norma
     resize, crop = augmented_sizes(image_size, resize)
     rotation = check_float("rotation", rotation, low=0.0, high=180.0)
     channels = check_int("channels", channels, low=1)
+    seed = check_int("seed", seed, low=0, allow_none=True)
+    if not isinstance(name, str) or not name:
+        raise invalid("name", name, "a non-empty string", exc=TypeError)
     for flag, value in (("normalize", normalize), ("random", random)):
         if not isinstance(value, bool):
             raise invalid(flag, value, "a bool")
@@ -198,6 +218,13 @@ def upsample(images, size=28):
     import numpy as np
 
     size = check_int("size", size, low=1)
-    out = keras.ops.image.resize(keras.ops.convert_to_tensor(np.asarray(images, "float32")), (size, size),
+    try:
+        images = np.asarray(images, "float32")
+    except (TypeError, ValueError) as e:
+        raise invalid("images", type(images).__name__, "a numeric array of images (n, H, W, C)",
+                      exc=TypeError) from e
+    if images.ndim != 4:
+        raise invalid("images", f"<array of shape {images.shape}>", "a batch of images of shape (n, H, W, C)")
+    out = keras.ops.image.resize(keras.ops.convert_to_tensor(images), (size, size),
                                  interpolation="bilinear")
     return np.clip(keras.ops.convert_to_numpy(out), 0.0, 1.0)

@@ -1,53 +1,98 @@
-"""The lesson harness: command line, seeding, progress, recording, claims.
+"""The lesson harness: command line, seeding, replicates, caching, claims, results.
 
-Every script in ``lessons/`` is built on it::
+A lesson is a jupytext "percent" script that reads like its slide::
 
+    # %% [markdown]
+    # # Dropout ... (the slide's statement and formulas)
+
+    # %%
     from kreg.lesson import Lesson
 
-    LESSON = Lesson("l10_dropout", title="Dropout", decks="000 §5, 002, 004",
-                    dataset="mnist", fallback="digits", epochs=50)
+    LESSON = Lesson("l10_dropout", title="Dropout", decks="000 §5, 004",
+                    epochs=50, seeds=5, margins={"gap": 0.005})
+    run = LESSON.start()                  # parses flags (argv or $KREG_ARGS), THEN imports keras
+    data = run.load_data()
 
-    def main(argv=None):
-        run = LESSON.start(argv)          # parses flags, THEN imports keras
-        data = run.load_data()
-        history = run.fit("no dropout", model, data, batch_size=256)
-        run.claim("dropout narrows the gap", holds=gap1 < gap0,
-                  evidence=f"{gap0:.1%} vs {gap1:.1%}")
-        run.figure("curves", fig)
-        return run.finish()               # writes results.json + PNGs, prints verdicts
+    # %%
+    model = build()                       # built once per arm, reset for every replicate
+    arm = run.replicates("dropout 0.5", model, data, measure=scores, batch_size=256)
 
-Flags common to every lesson: ``--backend --dataset --epochs --quick --seed
---out --verbose``. They are parsed *before* Keras is imported, so
-``--backend`` can still set ``KERAS_BACKEND`` (Keras fixes its backend at
-import). If Keras was already imported with another backend (e.g. a test
-running a lesson in-process) ``--backend`` raises instead of silently
-running on the wrong one.
+    # %%
+    gap = run.estimate(lambda m: ..., {("dropout", "val"): arm["val_correct"], ...})
+    run.claim("dropout narrows the train-val gap", gap, direction="greater", margin="gap", unit="pp")
+    results = run.finish()                # writes results.json + PNGs, prints the verdicts
 
-Nothing is written until :meth:`Run.finish`: figures are rendered to memory
-and ``results.json`` and the PNGs are written through a temporary file and
-``os.replace``, so a lesson interrupted with Ctrl-C (or failing) leaves the
-previous complete results, never half-written ones.
+**Replicates.** ``--seeds K`` trains every arm under seeds ``seed, seed+1,
+..., seed+K-1``. Replicate ``i`` of every arm starts from the same draw of
+initial weights where the shapes allow (each layer's initializer is re-drawn
+with a seed made from ``seed + i`` and the layer's position among the
+layers with weights, so adding a Dropout layer does not shift the draws),
+its dropout masks come from ``seed + i``, and it sees the same data order
+(the global seeds are reset to ``seed + i`` before ``fit``). The data
+splits never depend on the seed. One model per arm is built and compiled
+once, then reset (weights, optimizer state, mask seeds) for each
+replicate: under JAX a new model would compile its train step again.
+
+**Cache.** Each finished replicate is written atomically to
+``<out>/cache/``, keyed by lesson, arm, seed, backend, the run's and arm's
+configuration, the dataset, and a hash of the lesson's and kreg's source.
+A rerun with more seeds reuses the finished ones; an interrupted run
+resumes; any change of code or configuration ignores the old entries.
+``--no-cache`` retrains everything.
+
+**Claims.** :meth:`Run.claim` decides a lecture's claim from an
+:class:`kreg.stats.Estimate` with a direction and a margin (see
+:mod:`kreg.stats` for the interval and the three outcomes). ``--quick``
+never decides an empirical claim: it prints ``inconclusive (quick
+setting)`` with the numbers. :meth:`Run.exact` checks a deterministic
+identity against a printed float tolerance, :meth:`Run.demonstrate` prints
+numbers that are certain by mathematics (no verdict), and
+:meth:`Run.reference` sets a STAT 453 number beside the measured one.
+
+Flags common to every lesson: ``--backend --dataset --epochs --seeds --quick
+--seed --margin --out --no-cache --verbose``. They are parsed *before* Keras
+is imported, so ``--backend`` can still set ``KERAS_BACKEND``. In a notebook
+the flags take their defaults, or the values in ``$KREG_ARGS``
+(``KREG_ARGS="--seeds 3 --backend jax"``); on the command line
+``$KREG_ARGS`` comes first and the command line's flags win.
+
+Nothing half-written is left behind: results.json, the PNGs and every cache
+entry go through a temporary file and ``os.replace``.
+
+Lessons written before this harness (``def main(argv)`` with
+``run.fit``/``run.claim(holds=...)``) keep working: their boolean claims are
+printed as before, except that ``--quick`` never decides them either.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import hashlib
 import io
 import json
 import math
 import os
 import platform
+import shlex
 import sys
 import tempfile
 import time
 from importlib import metadata
 from pathlib import Path
 
-__all__ = ["Lesson", "Run", "write_json_atomic", "bad_flag", "BACKENDS"]
+import numpy as np
+
+__all__ = ["Lesson", "Run", "Replicates", "write_json_atomic", "bad_flag", "BACKENDS", "SPLIT_SEED"]
 
 BACKENDS = ("tensorflow", "jax", "torch")
 _BACKEND_DIST = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
+#: Seed of every data split (validation split, --quick subset): fixed, so the
+#: test and validation sets never depend on ``--seed`` or the replicate.
+SPLIT_SEED = 0
+#: Arrays up to this many numbers are copied into results.json; larger ones
+#: (per-example arrays) are kept in the cache and summarized by their mean.
+_MAX_JSON_ARRAY = 256
 
 
 def write_json_atomic(path, obj):
@@ -111,9 +156,17 @@ class Lesson:
         title: one line shown at the top of the output.
         decks: which decks / sections the lesson reproduces.
         dataset: the lecture's dataset (default of ``--dataset``).
-        fallback: the embedded dataset used offline.
+        fallback: the embedded dataset used offline (real MNIST digits,
+            ``"mnist5k"``, for the MNIST lessons).
         epochs: default number of epochs.
+        seeds: default number of replicate seeds ``K`` (fixed in the lesson,
+            before looking at any verdict).
+        margins: ``{name: margin}``, each claim's margin in the units of its
+            effect, fixed in the lesson before looking at any verdict;
+            ``--margin name=value`` overrides one (for exploring, not for
+            the recorded verdicts).
         quick_epochs: epochs under ``--quick``.
+        quick_seeds: replicate seeds under ``--quick``.
         quick_train: training examples kept under ``--quick`` (stratified).
         quick_steps: ``keras.config.set_max_steps_per_epoch`` under ``--quick``.
         reference: what the default run reproduces (e.g. the STAT 453 numbers).
@@ -121,6 +174,8 @@ class Lesson:
         check_args: optional ``f(args)`` that raises ``ValueError`` on bad
             lesson-specific values; it runs before Keras is imported, so bad
             input is rejected before any training starts.
+        source: the lesson's file, hashed into the replicate cache's key
+            (default: the file that constructs the ``Lesson``).
     """
 
     def __init__(
@@ -130,14 +185,18 @@ class Lesson:
         title,
         decks,
         dataset="mnist",
-        fallback="digits",
+        fallback="mnist5k",
         epochs=10,
+        seeds=1,
+        margins=None,
         quick_epochs=2,
+        quick_seeds=2,
         quick_train=256,
         quick_steps=4,
         reference=None,
         add_arguments=None,
         check_args=None,
+        source=None,
     ):
         self.name = name
         self.title = title
@@ -145,17 +204,25 @@ class Lesson:
         self.dataset = dataset
         self.fallback = fallback
         self.epochs = epochs
+        self.seeds = _check_count("seeds", seeds)
+        self.margins = dict(margins or {})
+        for key, value in self.margins.items():
+            _check_margin(key, value)
         self.quick_epochs = quick_epochs
+        self.quick_seeds = _check_count("quick_seeds", quick_seeds)
         self.quick_train = quick_train
         self.quick_steps = quick_steps
         self.reference = reference
         self.add_arguments = add_arguments
         self.check_args = check_args
+        if source is None:
+            source = sys._getframe(1).f_globals.get("__file__")
+        self.source = source
 
     def parser(self):
         from kreg.data.datasets import DATASETS
 
-        p = argparse.ArgumentParser(
+        p = _Parser(
             prog=f"{self.name}.py",
             description=f"{self.title} (decks {self.decks})",
             formatter_class=argparse.ArgumentDefaultsHelpFormatter,
@@ -166,23 +233,103 @@ class Lesson:
                        help=f"dataset; offline the lesson falls back to {self.fallback!r}")
         p.add_argument("--epochs", type=_positive_int, default=None,
                        help=f"epochs per run (default {self.epochs}, {self.quick_epochs} with --quick)")
+        p.add_argument("--seeds", type=int, default=None,
+                       help=f"replicate seeds K per compared configuration (default {self.seeds}, "
+                       f"{self.quick_seeds} with --quick); replicate i uses seed + i")
         p.add_argument("--quick", action="store_true",
-                       help="tiny setting for smoke tests: few epochs, a small subset, few steps")
-        p.add_argument("--seed", type=_nonneg_int, default=123, help="random seed (STAT 453 uses 123)")
+                       help="tiny setting for smoke tests: few epochs, a small subset, few steps; "
+                       "never decides a claim")
+        p.add_argument("--seed", type=_nonneg_int, default=123, help="base random seed (STAT 453 uses 123)")
+        p.add_argument("--margin", action="append", default=[], metavar="NAME=VALUE",
+                       help="override a claim's margin (declared: "
+                       + (", ".join(f"{k}={v:g}" for k, v in self.margins.items()) or "none") + ")")
         p.add_argument("--out", type=Path, default=None, help="output folder (default runs/<lesson>/<backend>)")
+        p.add_argument("--no-cache", action="store_true",
+                       help="retrain every replicate instead of reusing finished ones from <out>/cache")
         p.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
-                       help="0: claims only, 1: one progress line per epoch, 2: also Keras's own output")
+                       help="0: claims only, 1: one line per trained model, 2: also one per epoch and Keras's output")
         if self.add_arguments is not None:
             self.add_arguments(p)
         return p
 
-    def start(self, argv=None):
-        """Parse ``argv``, choose the backend, import Keras, seed, and return a :class:`Run`."""
-        args = self.parser().parse_args(argv)
+    def parse(self, argv=None):
+        """Parse and check the flags (nothing is imported or trained); returns the namespace.
+
+        With ``argv=None`` the flags come from ``$KREG_ARGS`` followed by the
+        command line, or from ``$KREG_ARGS`` alone inside a notebook kernel.
+        """
+        env = os.environ.get("KREG_ARGS", "")
+        try:
+            env_argv = shlex.split(env)
+        except ValueError as e:
+            raise ValueError(f"Invalid value received for argument `KREG_ARGS`. Expected flags as on the command "
+                             f"line ({e}). Received: KREG_ARGS={env!r}") from None
+        if argv is None:
+            argv = env_argv + ([] if _in_notebook() else sys.argv[1:])
+        argv = [str(a) for a in argv]
+        parser = self.parser()
+        args, unknown = parser.parse_known_args(argv)
+        if unknown:
+            flag = next((u for u in unknown if u.startswith("-")), unknown[0])
+            where = " (from $KREG_ARGS)" if any(u in env_argv for u in unknown) else ""
+            known = sorted({o for a in parser._actions for o in a.option_strings if o.startswith("--")})
+            raise ValueError(f"Invalid value received for argument `{flag}`{where}: unknown flag or stray value. "
+                             f"Expected one of {', '.join(known)}. Received: {' '.join(unknown)!r}")
+        if args.seeds is not None and args.seeds < 1:
+            raise bad_flag("seeds", args.seeds, "a positive integer (replicate seeds)")
+        margins = dict(self.margins)
+        for item in args.margin:
+            name, sep, value = item.partition("=")
+            if not sep or name not in self.margins:
+                raise bad_flag("margin", item, f"NAME=VALUE with NAME one of {sorted(self.margins)}")
+            try:
+                margin = float(value)
+            except ValueError:
+                raise bad_flag("margin", item, "NAME=VALUE with VALUE a number >= 0") from None
+            if not math.isfinite(margin) or margin < 0:
+                raise bad_flag("margin", item, "NAME=VALUE with VALUE a number >= 0")
+            margins[name] = margin
+        args.margins = margins
         if self.check_args is not None:
             self.check_args(args)
+        return args
+
+    def start(self, argv=None):
+        """Parse and check the flags, choose the backend, import Keras, seed, and return a :class:`Run`."""
+        args = self.parse(argv)
         _select_backend(args.backend)
         return Run(self, args)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad value raises a Keras-style ``ValueError`` naming the flag (no ``SystemExit``)."""
+
+    def error(self, message):
+        import re
+
+        m = re.match(r"argument (\S+?)(?:/\S+)?: (.*)", message)
+        if m:
+            flag, why = m.groups()
+            raise ValueError(f"Invalid value received for argument `{flag}`: {why}.")
+        raise ValueError(f"Invalid lesson flags: {message}.")
+
+
+def _in_notebook():
+    """True inside a Jupyter/IPython kernel, whose ``sys.argv`` are the kernel's own, not the lesson's."""
+    return "ipykernel" in sys.modules or os.path.basename(sys.argv[0] if sys.argv else "").startswith("ipykernel")
+
+
+def _check_count(name, value):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"Invalid value received for argument `{name}`. Expected a positive integer. "
+                         f"Received: {name}={value!r}")
+    return value
+
+
+def _check_margin(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise ValueError(f"Invalid value received for argument `margins`. Expected a number >= 0 for "
+                         f"margin {name!r}. Received: margins[{name!r}]={value!r}")
 
 
 def bad_flag(name, value, expected):
@@ -213,8 +360,22 @@ def _nonneg_int(text):
     return v
 
 
-def _select_backend(backend):
+def _quiet_tensorflow_logs():
+    """Keep TensorFlow's C++/absl start-up lines (oneDNN, CUDA stubs, cpu features) out of the console."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+    os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "3")
+    try:
+        import absl.logging
+
+        absl.logging.set_verbosity(absl.logging.ERROR)
+    except ImportError:
+        pass
+
+
+def _select_backend(backend):
+    _quiet_tensorflow_logs()
     os.environ.setdefault("MPLBACKEND", "Agg")
     if "keras" in sys.modules:
         import keras
@@ -230,8 +391,65 @@ def _select_backend(backend):
         os.environ["KERAS_BACKEND"] = backend
 
 
+def _code_hash(source):
+    """sha256 of the lesson's source and of every module of kreg: a change of code invalidates the cache."""
+    h = hashlib.sha256()
+    files = sorted(Path(__file__).resolve().parent.rglob("*.py"))
+    if source and Path(source).is_file():
+        files.append(Path(source))
+    for f in files:
+        h.update(f.name.encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+def _slug(text):
+    import re
+
+    return re.sub(r"[^A-Za-z0-9._+-]+", "_", text).strip("_") or "arm"
+
+
+class Replicates:
+    """What one arm measured under each replicate seed (returned by :meth:`Run.replicates`).
+
+    ``reps["val_correct"]`` stacks the replicates' values of a measured key
+    along a first axis of size ``K``; ``reps.histories[i]`` is replicate
+    ``i``'s ``History.history`` dict (empty when the work did not fit);
+    ``reps.seeds`` the seeds used.
+    """
+
+    def __init__(self, arm, seeds, records, histories):
+        self.arm = arm
+        self.seeds = list(seeds)
+        self.records = list(records)
+        self.histories = list(histories)
+
+    def __len__(self):
+        return len(self.records)
+
+    def __getitem__(self, key):
+        try:
+            return np.stack([np.asarray(r[key], dtype=np.float64) for r in self.records])
+        except KeyError:
+            raise KeyError(f"{key!r} was not measured for arm {self.arm!r}; "
+                           f"measured: {sorted(self.records[0]) if self.records else []}") from None
+
+    def keys(self):
+        return list(self.records[0]) if self.records else []
+
+    def mean(self, key):
+        """Mean over replicates (and over examples, for per-example arrays)."""
+        return float(np.mean(self[key]))
+
+    def history(self, key):
+        """``(K, epochs)`` array of one history key (replicates with fewer epochs padded with NaN)."""
+        rows = [np.asarray(h.get(key, []), dtype=np.float64) for h in self.histories]
+        width = max((len(r) for r in rows), default=0)
+        return np.stack([np.pad(r, (0, width - len(r)), constant_values=np.nan) for r in rows])
+
+
 class Run:
-    """One execution of a lesson: data, fits, metrics, claims, figures, results."""
+    """One execution of a lesson: data, replicates, metrics, claims, figures, results."""
 
     def __init__(self, lesson, args):
         import keras
@@ -242,13 +460,20 @@ class Run:
         self.backend = keras.backend.backend()
         self.quick = bool(args.quick)
         self.epochs = args.epochs or (lesson.quick_epochs if self.quick else lesson.epochs)
+        self.n_seeds = args.seeds or (lesson.quick_seeds if self.quick else lesson.seeds)
         self.seed = args.seed
+        self.seeds = [self.seed + i for i in range(self.n_seeds)]
+        self.margins = dict(getattr(args, "margins", lesson.margins))
         self.verbose = args.verbose
         self.out = Path(args.out) if args.out else Path("runs") / lesson.name / self.backend
+        self.use_cache = not getattr(args, "no_cache", False)
+        self._code = None
         self._t0 = time.perf_counter()
         self._started = _dt.datetime.now(_dt.timezone.utc)
         self._figures = {}
         self._run_count = 0
+        self._snapshots = {}
+        self._built = set()
         self.total_runs = None
         self._prev_max_steps = keras.config.max_steps_per_epoch()
         if self.quick:
@@ -258,24 +483,30 @@ class Run:
             warnings.filterwarnings("ignore", message="Limiting steps_per_epoch")
             warnings.filterwarnings("ignore", message="Your input ran out of data")
         keras.utils.set_random_seed(self.seed)
+        config = {k: v for k, v in vars(args).items() if k not in ("margin", "margins")}
         self.results = {
             "lesson": lesson.name,
             "title": lesson.title,
             "decks": lesson.decks,
             "reference": lesson.reference,
-            "config": {k: v for k, v in vars(args).items()} | {"epochs": self.epochs},
+            "config": config | {"epochs": self.epochs, "seeds": self.n_seeds, "margins": self.margins},
             "backend": self.backend,
             "versions": self._versions(),
             "device": _device(self.backend),
             "dataset": {},
             "runs": {},
+            "replicates": {},
             "metrics": {},
             "claims": [],
+            "demonstrations": [],
+            "references": [],
             "figures": [],
         }
         self.say(f"== {lesson.name}: {lesson.title}  [decks {lesson.decks}]")
-        self.say(f"   backend {self.backend} ({self.results['device']}), seed {self.seed}, "
-                  f"epochs {self.epochs}{', QUICK mode' if self.quick else ''}")
+        self.say(f"   backend {self.backend} ({self.results['device']}), seeds {self.seeds[0]}"
+                 f"{'..' + str(self.seeds[-1]) if self.n_seeds > 1 else ''} ({self.n_seeds} replicate"
+                 f"{'s' if self.n_seeds != 1 else ''}), epochs {self.epochs}"
+                 f"{', QUICK mode (claims are not decided)' if self.quick else ''}")
 
     # ------------------------------------------------------------------ helpers
     def say(self, text, level=1):
@@ -298,19 +529,29 @@ class Run:
         self.keras.utils.set_random_seed(self.seed + offset)
 
     def config(self, **entries):
-        """Record lesson-specific settings in ``results["config"]``."""
+        """Record lesson-specific settings in ``results["config"]`` (they also key the replicate cache)."""
         self.results["config"].update(entries)
+
+    def margin(self, name):
+        """The margin declared as ``name`` (after any ``--margin`` override)."""
+        try:
+            return self.margins[name]
+        except KeyError:
+            raise KeyError(f"margin {name!r} is not declared in Lesson(margins=...): "
+                           f"declared {sorted(self.margins)}") from None
 
     # --------------------------------------------------------------------- data
     def load_data(self, name=None, *, fallback=None, n_train=None, val_fraction=0.1, **kwargs):
         """``kreg.data.load`` with the lesson's defaults, recorded in results.json.
 
+        The splits never depend on ``--seed``: the validation split and the
+        ``--quick`` subset are drawn with the fixed :data:`SPLIT_SEED`.
         Under ``--quick`` the training set is cut to ``quick_train`` examples
         (stratified) unless ``n_train`` is given. ``n_train`` may also be a
-        dict keyed by the dataset actually used (``{"mnist": 1000, "digits":
-        100}``), so a lesson can size its subset for the lecture data and for
-        the offline fallback while loading the data once; a missing key keeps
-        the whole training split.
+        dict keyed by the dataset actually used (``{"mnist": 1000, "mnist5k":
+        1000}``), so a lesson can size its subset for the lecture data and
+        for the offline fallback while loading the data once; a missing key
+        keeps the whole training split.
         """
         from kreg.data import load
 
@@ -318,14 +559,14 @@ class Run:
         if n_train is None and self.quick:
             n_train = self.lesson.quick_train
         fallback = fallback or self.lesson.fallback
-        ds = load(name, fallback=fallback, val_fraction=val_fraction, seed=self.seed, verbose=True, **kwargs)
+        ds = load(name, fallback=fallback, val_fraction=val_fraction, seed=SPLIT_SEED, verbose=True, **kwargs)
         if isinstance(n_train, dict):
             n_train = n_train.get(ds.info.name)
         if n_train is not None and n_train < len(ds.x_train):
             from kreg.data import stratified_subset
 
             idx = stratified_subset(ds.y_train if ds.info.task == "classification" else None, n_train,
-                                    seed=self.seed, n=len(ds.x_train))
+                                    seed=SPLIT_SEED, n=len(ds.x_train))
             ds.x_train, ds.y_train = ds.x_train[idx], ds.y_train[idx]
         entry = ds.info.to_dict() | {"sizes": ds.sizes()}
         self.results["dataset"][name] = entry
@@ -333,15 +574,197 @@ class Run:
         self.say(f"   data: {used}, {ds.sizes()}, source: {ds.info.source}")
         return ds
 
+    # --------------------------------------------------------------- replicates
+    def reset(self, model, seed):
+        """Put ``model`` in the state a freshly built and compiled copy would have under ``seed``.
+
+        - every initializer-backed weight (kernels, biases, BN's gamma/beta and
+          moving statistics, ...) is re-drawn with a seed made from ``seed``
+          and its layer's position among the layers with weights, so two arms
+          whose layers have the same shapes start from the same weights;
+        - any other weight returns to its value when the model was first reset;
+        - the optimizer's variables (step count, momenta, learning rate) return
+          to their initial values;
+        - every ``keras.random.SeedGenerator`` (dropout masks, noise) restarts
+          from ``seed``;
+        - Python's, NumPy's and the backend's global seeds are set to ``seed``,
+          which fixes the data order of the next ``fit``.
+        """
+        keras = self.keras
+        key = id(model)
+        if key not in self._snapshots:
+            opt = getattr(model, "optimizer", None)
+            if opt is not None and not opt.built:
+                opt.build(model.trainable_variables)
+            self._snapshots[key] = (model, [v.numpy() if hasattr(v, "numpy") else keras.ops.convert_to_numpy(v)
+                                            for v in model.weights],
+                                    [keras.ops.convert_to_numpy(v) for v in (opt.variables if opt else [])])
+        _, weights, opt_values = self._snapshots[key]
+        model.set_weights(weights)
+        if getattr(model, "optimizer", None) is not None:
+            for v, value in zip(model.optimizer.variables, opt_values):
+                v.assign(value)
+        ordinal = 0
+        generators = 0
+        for layer in _walk_layers(model):
+            drawn = False
+            for attr_i, attr in enumerate(_INIT_ATTRS):
+                var = getattr(layer, attr, None)
+                init = getattr(layer, f"{attr}_initializer", None)
+                if var is None or init is None or not hasattr(var, "assign"):
+                    continue
+                init = keras.initializers.get(init)
+                cfg = init.get_config()
+                if "seed" in cfg:
+                    init = init.__class__.from_config(cfg | {"seed": _mix(seed, ordinal, attr_i)})
+                var.assign(keras.ops.cast(init(tuple(var.shape), dtype=var.dtype), var.dtype))
+                drawn = True
+            ordinal += drawn
+            for value in list(vars(layer).values()):
+                if isinstance(value, keras.random.SeedGenerator):
+                    state = value.state
+                    value.state.assign(np.array([_mix(seed, 10_000 + generators, 0), 0],
+                                                dtype=keras.backend.standardize_dtype(state.dtype)))
+                    generators += 1
+        keras.utils.set_random_seed(seed)
+
+    def replicates(self, arm, model=None, data=None, *, measure=None, work=None, config=None,
+                   epochs=None, batch_size=256, callbacks=(), **fit_kwargs):
+        """Train (or reuse from the cache) one arm under every replicate seed; return :class:`Replicates`.
+
+        The common form fits ``model`` on ``data`` for each seed and then
+        calls ``measure(model)``, which returns a dict of numbers and arrays
+        (per-example arrays included) computed from the trained model::
+
+            arm = run.replicates("dropout 0.5", model, data, measure=scores, batch_size=256)
+
+        ``model`` is built and compiled once by the lesson; the harness
+        resets it (:meth:`reset`) before each replicate. For anything else
+        than one ``fit`` pass ``work(rep)``: it gets a :class:`_Replicate`
+        (``rep.seed``, ``rep.index``, ``rep.reset(model)``, ``rep.fit(model,
+        data, ...)``) and returns the dict of measurements.
+
+        ``config`` (a dict) describes the arm; together with the run's
+        configuration, the dataset, the backend and the code it keys the
+        cache. Everything measured goes to results.json (arrays over
+        256 numbers as their mean; the arrays stay in the cache).
+        """
+        if (work is None) == (model is None and measure is None):
+            raise ValueError("Run.replicates needs either `model` and `measure` (one fit per seed) or `work`. "
+                             f"Received: model={model!r}, measure={measure!r}, work={work!r}")
+        if work is None:
+            if model is None or measure is None:
+                raise ValueError("Run.replicates: pass both `model` and `measure`. "
+                                 f"Received: model={model!r}, measure={measure!r}")
+
+            def work(rep):
+                rep.fit(model, data, epochs=epochs, batch_size=batch_size, callbacks=callbacks, **fit_kwargs)
+                return measure(model)
+
+        arm_config = {"arm": arm, "config": config or {}, "epochs": epochs or self.epochs,
+                      "batch_size": batch_size, "fit": {k: repr(v) for k, v in sorted(fit_kwargs.items())}}
+        records, histories, entries = [], [], []
+        for i, seed in enumerate(self.seeds):
+            path = self._cache_path(arm, seed, arm_config)
+            cached = self._cache_read(path) if self.use_cache else None
+            if cached is not None:
+                record, history, wall = cached
+                self.say(f"   [{arm}, seed {i + 1}/{self.n_seeds}] reused from the cache ({path.name})")
+            else:
+                rep = _Replicate(self, arm, i, seed)
+                t0 = time.perf_counter()
+                record = work(rep)
+                wall = time.perf_counter() - t0
+                if not isinstance(record, dict):
+                    raise TypeError(f"the measurements of arm {arm!r} must be a dict. Received: {type(record)}")
+                record = {k: _plain(v) for k, v in record.items()}
+                history = rep.history
+                if self.use_cache:
+                    self._cache_write(path, record, history, wall)
+            records.append(record)
+            histories.append(history)
+            entries.append({"seed": seed, "wall_s": round(wall, 3), "history": history,
+                            "numbers": {k: _summary(v) for k, v in record.items()}})
+        self.results["replicates"][arm] = {"config": arm_config, "seeds": list(self.seeds), "per_seed": entries}
+        return Replicates(arm, self.seeds, records, histories)
+
+    def _cache_path(self, arm, seed, arm_config):
+        if self._code is None:
+            self._code = _code_hash(self.lesson.source)
+        run_config = {k: v for k, v in self.results["config"].items()
+                      if k not in ("seeds", "seed", "out", "verbose", "no_cache", "backend", "margins")}
+        key = {"lesson": self.lesson.name, "arm": arm_config, "seed": seed, "backend": self.backend,
+               "run": run_config, "data": {k: v.get("sizes") | {"name": v.get("name")}
+                                           for k, v in self.results["dataset"].items()},
+               "versions": self.results["versions"], "code": self._code}
+        digest = hashlib.sha256(json.dumps(_jsonable(key), sort_keys=True).encode()).hexdigest()[:16]
+        return self.out / "cache" / _slug(arm) / f"seed{seed}-{digest}.npz"
+
+    def _cache_read(self, path):
+        if not path.is_file():
+            return None
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                meta = json.loads(str(z["__meta__"]))
+                record = {}
+                for k in meta["keys"]:
+                    record[k] = z[f"a:{k}"] if f"a:{k}" in z.files else meta["scalars"][k]
+            return record, meta["history"], meta["wall_s"]
+        except Exception as e:  # a damaged entry is retrained, loudly
+            self.say(f"   cache entry {path} unreadable ({type(e).__name__}: {e}); retraining")
+            return None
+
+    def _cache_write(self, path, record, history, wall):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        arrays, scalars = {}, {}
+        for k, v in record.items():
+            if isinstance(v, np.ndarray):
+                arrays[f"a:{k}"] = v
+            else:
+                scalars[k] = v
+        meta = {"keys": list(record), "scalars": scalars, "history": history, "wall_s": wall}
+        buf = io.BytesIO()
+        np.savez_compressed(buf, __meta__=np.array(json.dumps(_jsonable(meta))), **arrays)
+        _write_bytes_atomic(path, buf.getvalue())
+        for stale in path.parent.glob(f"seed{path.name.split('-')[0][4:]}-*.npz"):
+            if stale != path:  # the same arm and seed under older code or configuration
+                stale.unlink(missing_ok=True)
+
     # --------------------------------------------------------------- training
     def fit(self, label, model, data=None, *, x=None, y=None, validation_data=None, epochs=None,
             batch_size=256, callbacks=(), **fit_kwargs):
-        """``model.fit`` with a progress line per epoch; the history is recorded under ``label``.
+        """``model.fit`` with a progress line; the history is recorded under ``label``.
 
         Pass either ``data`` (a :class:`kreg.data.Dataset`: its train split is
         fitted and its validation split monitored) or ``x``/``y`` and
-        ``validation_data``. Returns the ``History``.
+        ``validation_data``. Returns the ``History``. (Lessons on replicate
+        seeds fit through :meth:`replicates` instead.)
         """
+        history, wall = self._fit(label, model, data, x=x, y=y, validation_data=validation_data, epochs=epochs,
+                                  batch_size=batch_size, callbacks=callbacks, **fit_kwargs)
+        self.results["runs"][label] = {"history": dict(history.history), "epochs": len(history.epoch),
+                                       "batch_size": batch_size, "wall_s": round(wall, 3)}
+        return history
+
+    def _build_for_fit(self, model, x, y):
+        """Build the compiled loss and metrics once, on two examples, before the first replicate.
+
+        Keras's ``fit`` on an unbuilt model (JAX, PyTorch) first draws one
+        shuffled batch to build them, which consumes one permutation of the
+        data order: the first replicate would then see another order than a
+        later replicate with the same seed. ``test_on_batch`` builds them
+        without shuffling anything.
+        """
+        if id(model) in self._built or x is None or y is None:
+            return
+        try:
+            model.test_on_batch(x[:2], y[:2])
+        except Exception:  # inputs that cannot be sliced so: fit builds as usual
+            pass
+        self._built.add(id(model))
+
+    def _fit(self, label, model, data=None, *, x=None, y=None, validation_data=None, epochs=None,
+             batch_size=256, callbacks=(), **fit_kwargs):
         if data is not None:
             x, y = data.x_train, data.y_train
             if validation_data is None and len(data.x_val):
@@ -353,15 +776,30 @@ class Run:
         history = model.fit(x, y, validation_data=validation_data, epochs=epochs, batch_size=batch_size,
                             callbacks=[*callbacks, progress], verbose=2 if self.verbose >= 2 else 0,
                             **fit_kwargs)
-        wall = time.perf_counter() - t0
-        self.results["runs"][label] = {"history": dict(history.history), "epochs": len(history.epoch),
-                                       "batch_size": batch_size, "wall_s": round(wall, 3)}
-        return history
+        return history, time.perf_counter() - t0
 
     def evaluate(self, model, x, y, *, batch_size=1024):
         """``model.evaluate`` as a dict of floats."""
         out = model.evaluate(x, y, batch_size=batch_size, verbose=0, return_dict=True)
         return {k: float(v) for k, v in out.items()}
+
+    def per_example(self, model, x, y, *, batch_size=1024):
+        """Per-example correctness (0/1) and cross-entropy of a classifier with logit or softmax outputs.
+
+        Inference mode (``training=False``), as the STAT 453 notebooks'
+        ``model.eval()``. Returns ``{"correct": (n,), "loss": (n,)}`` as
+        float arrays, the raw material of :meth:`estimate`'s bootstrap over
+        examples.
+        """
+        out = np.asarray(model.predict(x, batch_size=batch_size, verbose=0), dtype=np.float64)
+        if np.all(out >= 0) and np.allclose(out.sum(axis=-1), 1.0, atol=1e-3):
+            logp = np.log(np.clip(out, 1e-12, 1.0))
+        else:
+            z = out - out.max(axis=-1, keepdims=True)
+            logp = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+        y = np.asarray(y).astype(int).reshape(-1)
+        return {"correct": (logp.argmax(axis=-1) == y).astype(np.float64),
+                "loss": -logp[np.arange(len(y)), y]}
 
     def metric(self, key, value):
         """Record a final number in ``results["metrics"]``; returns it."""
@@ -369,16 +807,132 @@ class Run:
         return value
 
     # ----------------------------------------------------------------- claims
-    def claim(self, text, *, holds, evidence, **numbers):
-        """Record the verdict on one of the lecture's claims, backed by numbers.
+    def estimate(self, effect, samples, **kwargs):
+        """:func:`kreg.stats.estimate`: the effect with its 95% interval over seeds and examples."""
+        from kreg import stats
 
-        ``holds`` must come from measured numbers (never a constant);
-        ``evidence`` is the short human-readable comparison printed after
-        the verdict; ``numbers`` are stored in results.json.
+        return stats.estimate(effect, samples, **kwargs)
+
+    def claim(self, text, estimate=None, *, direction=None, margin=None, unit="", compare=None,
+              effect_name="difference", holds=None, evidence=None, **numbers):
+        """Decide one of the lecture's claims and record it.
+
+        Args:
+            text: the claim, in the lecture's words.
+            estimate: a :class:`kreg.stats.Estimate` of the effect.
+            direction: ``"greater"`` (the lecture asserts effect > margin),
+                ``"less"`` (effect < -margin) or ``"agree"`` (|effect| < margin).
+            margin: a name declared in ``Lesson(margins=...)`` or a number
+                >= 0: the smallest effect the lecture's sentence means.
+            unit: ``"pp"`` (fractions shown as percentage points), ``"ratio"``
+                (the effect is a log ratio, shown as a factor ×e^effect) or
+                ``""`` (shown as is).
+            compare: optional ``(before, after)`` numbers printed as
+                ``before -> after`` ahead of the effect.
+            effect_name: what the effect is called in the printed line.
+
+        Returns the outcome: ``"holds"``, ``"does not hold"`` or
+        ``"inconclusive"`` (always inconclusive under ``--quick``).
+
+        The legacy form ``claim(text, holds=<bool>, evidence=<str>)`` of the
+        lessons not yet on replicate seeds still records a boolean verdict.
         """
-        holds = bool(holds)
-        self.results["claims"].append({"claim": text, "holds": holds, "evidence": evidence, "numbers": numbers})
-        return holds
+        from kreg import stats
+
+        if estimate is None:
+            if holds is None or evidence is None:
+                raise TypeError("Run.claim needs an `estimate` (with `direction` and `margin`), or the legacy "
+                                "`holds=` and `evidence=`.")
+            holds = bool(holds)
+            outcome = stats.INCONCLUSIVE if self.quick else (stats.HOLDS if holds else stats.DOES_NOT_HOLD)
+            self.results["claims"].append({"claim": text, "kind": "legacy", "outcome": outcome,
+                                           "quick": self.quick, "holds": holds and not self.quick,
+                                           "evidence": evidence, "numbers": numbers})
+            return outcome
+        if isinstance(margin, str):
+            margin_name, margin = margin, self.margin(margin)
+        else:
+            margin_name = None
+        outcome = stats.decide(estimate.low, estimate.high, direction=direction, margin=margin,
+                               seeds=estimate.seeds)
+        decided = not self.quick and estimate.seeds >= 2
+        if not decided:
+            outcome = stats.INCONCLUSIVE
+        fmt = _formatter(unit)
+        parts = []
+        if compare is not None:
+            parts.append(f"{fmt(compare[0])} -> {fmt(compare[1], unit=True)}, ")
+        parts.append(f"{effect_name} {fmt(estimate.value, unit=True)} [{estimate.level:.0%} CI "
+                     f"{fmt(estimate.low)}, {fmt(estimate.high)}], {estimate.seeds} seed"
+                     f"{'s' if estimate.seeds != 1 else ''}")
+        rule = {"greater": f"> {fmt(margin, unit=True)}", "less": f"< -{fmt(margin, unit=True)}",
+                "agree": f"within ±{fmt(margin, unit=True)}"}[direction]
+        if unit == "ratio":
+            rule = {"greater": f"> ×{math.exp(margin):.3g}", "less": f"< ×{math.exp(-margin):.3g}",
+                    "agree": f"within ×{math.exp(-margin):.3g}..×{math.exp(margin):.3g}"}[direction]
+        parts.append(f"; asserted {rule}")
+        evidence_text = "".join(parts) + (f" ({evidence})" if evidence else "")
+        note = " (quick setting)" if self.quick else (" (1 seed: no interval over seeds)" if not decided else "")
+        self.results["claims"].append({
+            "claim": text, "kind": "empirical", "outcome": outcome, "quick": self.quick,
+            "holds": outcome == stats.HOLDS, "note": note.strip(" ()"),
+            "direction": direction, "margin": margin, "margin_name": margin_name, "unit": unit,
+            "effect": estimate.value, "low": estimate.low, "high": estimate.high, "level": estimate.level,
+            "seeds": estimate.seeds, "per_seed": list(estimate.per_seed), "se_seeds": estimate.se_seeds,
+            "se_examples": estimate.se_examples,
+            "compare": list(compare) if compare is not None else None,
+            "evidence": evidence_text, "numbers": numbers})
+        return outcome
+
+    def exact(self, text, discrepancy, *, tolerance, evidence=None, **numbers):
+        """Check an exact identity: ``holds`` when ``|discrepancy| <= tolerance`` (printed with it).
+
+        Deterministic, so it is checked under ``--quick`` too.
+        """
+        from kreg import stats
+
+        outcome = stats.decide_exact(discrepancy, tolerance)
+        ev = f"max |difference| {float(discrepancy):.2e}, tolerance {tolerance:.0e}" + (f"; {evidence}" if evidence else "")
+        self.results["claims"].append({"claim": text, "kind": "exact", "outcome": outcome, "quick": self.quick,
+                                       "holds": outcome == stats.HOLDS, "discrepancy": float(discrepancy),
+                                       "tolerance": tolerance, "evidence": ev, "numbers": numbers})
+        return outcome
+
+    def demonstrate(self, text, evidence, **numbers):
+        """Show numbers that are certain by mathematics or advice without a verdict (no outcome)."""
+        self.results["demonstrations"].append({"text": text, "evidence": evidence, "numbers": numbers})
+
+    def reference(self, text, estimate, reference, *, applies, why_not=None, updates=None, reference_updates=None,
+                  tolerance=0.005):
+        """Set a STAT 453 reference number beside the measured mean and interval.
+
+        With ``applies`` (the lecture's data and setting: full MNIST, the
+        notebook's batch size, epochs and initialization) the outcome is
+        :func:`kreg.stats.decide_reference`: ``reproduces`` within
+        ``tolerance`` (0.5 pp), ``does not reproduce``, or ``inconclusive``.
+        Otherwise it is ``not comparable``, with ``why_not`` and the number
+        of updates beside the reference's.
+        """
+        from kreg import stats
+
+        if applies and not self.quick and estimate.seeds >= 2:
+            outcome = stats.decide_reference(estimate.low, estimate.high, reference, tolerance=tolerance)
+        elif applies:
+            outcome = stats.INCONCLUSIVE
+        else:
+            outcome = "not comparable"
+        ev = (f"measured {estimate.value:.2%} [{estimate.level:.0%} CI {estimate.low:.2%}, {estimate.high:.2%}], "
+              f"{estimate.seeds} seeds; STAT 453 {reference:.2%}")
+        if updates is not None and reference_updates is not None:
+            ev += f"; {updates:,} updates vs the notebook's {reference_updates:,}"
+        if not applies and why_not:
+            ev += f" ({why_not})"
+        self.results["references"].append({"text": text, "outcome": outcome, "reference": reference,
+                                           "measured": estimate.value, "low": estimate.low, "high": estimate.high,
+                                           "seeds": estimate.seeds, "updates": updates,
+                                           "reference_updates": reference_updates, "tolerance": tolerance,
+                                           "evidence": ev})
+        return outcome
 
     def figure(self, name, fig):
         """Render a matplotlib figure to PNG in memory (written by :meth:`finish`) and close it."""
@@ -408,35 +962,144 @@ class Run:
         for d in fell_back:
             print(f"   NOTE: ran on the embedded {d['name']!r} data, not {d['requested']!r} "
                   f"({d['fallback_reason']})")
+        for d in self.results["demonstrations"]:
+            print(f"SHOWN: {d['text']}: {d['evidence']}")
+        for r in self.results["references"]:
+            print(f"REFERENCE {r['outcome']}: {r['text']}: {r['evidence']}")
         for c in self.results["claims"]:
-            verdict = "holds" if c["holds"] else "DOES NOT HOLD"
-            print(f"CLAIM {verdict}: {c['claim']} ({c['evidence']})")
+            outcome = c["outcome"]
+            if c["kind"] == "legacy" and outcome == "does not hold":
+                outcome = "DOES NOT HOLD"
+            label = "EXACT" if c["kind"] == "exact" else "CLAIM"
+            if c.get("quick") and c["kind"] != "exact":
+                outcome = "inconclusive (quick setting)"
+            elif c.get("note"):
+                outcome = f"{outcome} ({c['note']})"
+            sep = ": " if c["kind"] != "legacy" else " ("
+            end = "" if c["kind"] != "legacy" else ")"
+            print(f"{label} {outcome}: {c['claim']}{sep}{c['evidence']}{end}")
         return self.results
 
 
-def _progress(run, label, k, total, epochs):
-    """A callback printing ``[run k/N label] epoch e/E  loss .. accuracy ..`` once per epoch.
+class _Replicate:
+    """One replicate of one arm, handed to a ``work`` function by :meth:`Run.replicates`."""
 
-    Built inside a function because Keras is imported only after the flags
-    are parsed.
+    def __init__(self, run, arm, index, seed):
+        self.run = run
+        self.arm = arm
+        self.index = index
+        self.seed = seed
+        self.history = {}
+
+    def reset(self, model):
+        """:meth:`Run.reset` with this replicate's seed."""
+        self.run.reset(model, self.seed)
+
+    def fit(self, model, data=None, *, reset=True, label=None, **kwargs):
+        """Reset ``model`` for this seed (unless ``reset=False``), fit it, and keep its history."""
+        x = data.x_train if data is not None else kwargs.get("x")
+        y = data.y_train if data is not None else kwargs.get("y")
+        self.run._build_for_fit(model, x, y)
+        if reset:
+            self.reset(model)
+        label = label or f"{self.arm}, seed {self.index + 1}/{self.run.n_seeds}"
+        history, _ = self.run._fit(label, model, data, **kwargs)
+        for k, v in history.history.items():
+            self.history[k] = self.history.get(k, []) + [float(x) for x in v]
+        return history
+
+
+#: Weight attributes re-drawn by :meth:`Run.reset` from their ``<attr>_initializer``.
+_INIT_ATTRS = ("kernel", "bias", "depthwise_kernel", "pointwise_kernel", "recurrent_kernel", "embeddings",
+               "gamma", "beta", "moving_mean", "moving_variance")
+
+
+def _mix(seed, a, b):
+    """A deterministic 31-bit seed from ``(seed, a, b)`` (independent streams for layers and attributes)."""
+    h = hashlib.sha256(f"{seed}/{a}/{b}".encode()).digest()
+    return int.from_bytes(h[:4], "little") & 0x7FFFFFFF
+
+
+def _walk_layers(layer):
+    """``layer`` and every layer inside it (models, wrappers), depth first, each once."""
+    seen = set()
+    stack = [layer]
+    order = []
+    while stack:
+        cur = stack.pop()
+        if id(cur) in seen:
+            continue
+        seen.add(id(cur))
+        order.append(cur)
+        children = list(getattr(cur, "layers", []) or [])
+        inner = getattr(cur, "layer", None)
+        if inner is not None and hasattr(inner, "weights"):
+            children.append(inner)
+        stack.extend(reversed(children))
+    return order
+
+
+def _plain(value):
+    """A measurement as a float, a list of plain values, or a numpy array (cacheable)."""
+    if isinstance(value, (bool, int, float, str)) or value is None:
+        return value
+    arr = np.asarray(value)
+    if arr.ndim == 0:
+        return arr.item()
+    if arr.dtype.kind in "biuf":
+        return arr.astype(np.float64)
+    return value
+
+
+def _summary(value):
+    if isinstance(value, np.ndarray) and value.size > _MAX_JSON_ARRAY:
+        return {"mean": float(np.mean(value)), "shape": list(value.shape), "stored": "cache"}
+    return value
+
+
+def _formatter(unit):
+    def fmt(v, unit_suffix=False, unit=False):
+        show = unit or unit_suffix
+        if unit_name == "pp":
+            return f"{v * 100:.2f}" + (" pp" if show else "")
+        if unit_name == "ratio":
+            return f"×{math.exp(v):.3f}"
+        return f"{v:.4g}"
+
+    unit_name = unit
+    return fmt
+
+
+def _progress(run, label, k, total, epochs):
+    """A callback printing ``[run k/N label] epoch E/E  loss .. accuracy ..  (time)`` when a fit ends.
+
+    One line per trained model at ``--verbose 1`` (with replicate seeds a
+    line per epoch would bury the verdicts); at ``--verbose 2`` Keras prints
+    its own line per epoch instead. Built inside a function because Keras is
+    imported only after the flags are parsed.
     """
     import keras
 
     class Progress(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
+        def on_train_begin(self, logs=None):
             self._t = time.perf_counter()
+            self._last = (None, {})
 
         def on_epoch_end(self, epoch, logs=None):
-            if run.verbose < 1 or run.verbose >= 2:
+            self._last = (epoch, dict(logs or {}))
+
+        def on_train_end(self, logs=None):
+            if run.verbose != 1:
                 return
-            logs = logs or {}
+            epoch, logs = self._last
             parts = []
             for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
                 if key in logs:
                     v = float(logs[key])
                     parts.append(f"{key} {v:.2%}" if "accuracy" in key else f"{key} {v:.4f}")
             of = f"/{total}" if total else ""
-            print(f"   [run {k}{of} {label}] epoch {epoch + 1}/{epochs}  " + "  ".join(parts)
+            done = f"epoch {epoch + 1}/{epochs}" if epoch is not None else "no epoch"
+            print(f"   [run {k}{of} {label}] {done}  " + "  ".join(parts)
                   + f"  ({time.perf_counter() - self._t:.1f}s)", flush=True)
 
     return Progress()

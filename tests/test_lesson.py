@@ -47,11 +47,12 @@ def test_results_schema_and_files(tmp_path, capsys):
     assert on_disk["config"]["seed"] == 7 and on_disk["config"]["quick"] is True
     assert on_disk["dataset"]["digits"]["sizes"]["train"] == 64
     assert on_disk["runs"]["tiny"]["epochs"] == 1
-    assert on_disk["claims"][0]["holds"] is True
+    # --quick never decides, not even a legacy boolean claim
+    assert on_disk["claims"][0]["outcome"] == "inconclusive" and on_disk["claims"][0]["holds"] is False
     assert (tmp_path / "line.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert res["claims"] == on_disk["claims"]
     out = capsys.readouterr().out
-    assert "CLAIM holds: loss is finite (checked)" in out
+    assert "CLAIM inconclusive (quick setting): loss is finite (checked)" in out
     assert "[run 1 tiny] epoch 1/1" in out
     assert keras.config.max_steps_per_epoch() is None  # quick mode's cap is undone
 
@@ -89,10 +90,10 @@ def test_backend_flag_conflict_is_an_error():
 
 @pytest.mark.parametrize("argv", [["--epochs", "0"], ["--seed", "-1"], ["--dataset", "cifar"],
                                   ["--backend", "mxnet"]])
-def test_bad_flags_exit_before_training(argv, capsys):
-    with pytest.raises(SystemExit):
-        _toy_lesson().parser().parse_args(argv)
-    assert "argument" in capsys.readouterr().err
+def test_bad_flags_raise_before_training(argv):
+    flag = argv[0]
+    with pytest.raises(ValueError, match=f"Invalid value received for argument `{flag}`"):
+        _toy_lesson().parse(argv)
 
 
 def test_seeding_reproduces_initial_weights():
@@ -122,3 +123,218 @@ def test_load_data_subset_size_by_dataset_used():
     assert run.results["dataset"]["mnist"]["sizes"]["train"] == 50
     d = run.load_data(n_train={"mnist": 1000})
     assert len(d.x_train) > 1000  # no entry for digits: the whole training split
+
+
+def test_legacy_claim_is_decided_outside_quick(tmp_path, capsys):
+    res = _run_toy(["--out", str(tmp_path), "--epochs", "1"])
+    assert res["claims"][0]["outcome"] == "holds" and res["claims"][0]["holds"] is True
+    assert "CLAIM holds: loss is finite (checked)" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------- replicate seeds, claims, cache
+
+
+def _rep_lesson(**kw):
+    return Lesson("l98_reps", title="replicates", decks="000", dataset="digits", fallback="digits", epochs=2,
+                  seeds=3, margins={"m": 0.01}, quick_epochs=1, quick_seeds=2, quick_train=64, quick_steps=2,
+                  **kw)
+
+
+def _tiny(d, rate=0.0):
+    from kreg import layers, models
+
+    drop = (lambda r: layers.Dropout(r)) if rate else None
+    return models.compile_classifier(models.mlp(d.info.input_shape, 10, hidden=(8, 6), dropout=rate,
+                                                dropout_layer=drop))
+
+
+def _measure(run, d):
+    def measure(model):
+        out = run.per_example(model, *d.val)
+        return {"val_correct": out["correct"], "val_loss": out["loss"],
+                "first_kernel": keras.ops.convert_to_numpy(model.layers[1].kernel).ravel()[:5]}
+    return measure
+
+
+def test_replicates_pair_arms_and_vary_seeds(tmp_path, monkeypatch):
+    monkeypatch.setattr(lesson_mod, "_MAX_JSON_ARRAY", 100)
+    run = _rep_lesson().start(["--out", str(tmp_path), "--verbose", "0", "--epochs", "1"])
+    d = run.load_data(n_train=64)
+    plain, dropped = _tiny(d), _tiny(d, rate=0.5)
+    # paired: seed i of both arms starts from the same weights, though one has Dropout layers in between
+    run.reset(plain, 5)
+    run.reset(dropped, 5)
+    for a, b in zip(plain.get_weights(), dropped.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    run.reset(dropped, 6)
+    assert not np.array_equal(plain.get_weights()[0], dropped.get_weights()[0])
+    reps = run.replicates("plain", plain, d, measure=_measure(run, d), batch_size=32)
+    assert reps.seeds == [123, 124, 125] and reps["val_correct"].shape == (3, len(d.x_val))
+    assert len({tuple(r) for r in reps["first_kernel"]}) == 3  # each seed trains its own net
+    assert reps.histories[0]["loss"] and reps.history("loss").shape == (3, 1)
+    res = run.finish()
+    per_seed = res["replicates"]["plain"]["per_seed"]
+    assert [e["seed"] for e in per_seed] == [123, 124, 125]
+    assert per_seed[0]["numbers"]["val_loss"]["stored"] == "cache"  # per-example arrays stay in the cache
+    assert len(per_seed[0]["numbers"]["first_kernel"]) == 5
+
+
+def test_reset_restores_optimizer_and_reproduces_a_replicate(tmp_path):
+    run = _rep_lesson().start(["--out", str(tmp_path), "--verbose", "0", "--no-cache", "--seeds", "2",
+                               "--epochs", "2"])
+    d = run.load_data(n_train=64)
+    model = _tiny(d, rate=0.3)
+    model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    weights = lambda m: {"w": np.concatenate([w.ravel() for w in m.get_weights()])}  # noqa: E731
+    first = run.replicates("first", model, d, measure=weights, batch_size=16)
+    run.reset(model, 1)
+    for v in model.optimizer.variables:
+        if "momentum" in v.path:
+            assert not np.any(keras.ops.convert_to_numpy(v))  # momenta back to zero
+    again = run.replicates("again", model, d, measure=weights, batch_size=16)
+    # same seed: same initial weights, masks and data order, so the same trained net (within a backend)
+    np.testing.assert_allclose(first["w"], again["w"], rtol=1e-5, atol=1e-6)
+    assert not np.allclose(first["w"][0], first["w"][1])
+    run.finish()
+
+
+def test_cache_reuses_resumes_and_invalidates(tmp_path, capsys):
+    argv = ["--out", str(tmp_path), "--epochs", "1", "--seeds", "2"]
+
+    def go(extra=(), arm_config=None, fail_at=None):
+        run = _rep_lesson().start([*argv, *extra])
+        d = run.load_data(n_train=64)
+        calls = []
+
+        def work(rep):
+            if fail_at is not None and rep.index == fail_at:
+                raise KeyboardInterrupt
+            calls.append(rep.seed)
+            rep.fit(_model, d, batch_size=32)
+            return {"acc": run.per_example(_model, *d.val)["correct"].mean()}
+
+        _model = _tiny(d)
+        reps = run.replicates("arm", work=work, config=arm_config)
+        run.finish()
+        return calls, reps
+
+    calls, first = go()
+    assert calls == [123, 124]
+    calls, again = go()
+    assert calls == [] and np.array_equal(first["acc"], again["acc"])  # all reused
+    assert "reused from the cache" in capsys.readouterr().out
+    calls, more = go(["--seeds", "3"])
+    assert calls == [125] and np.array_equal(more["acc"][:2], first["acc"])  # only the new seed trains
+    calls, _ = go(arm_config={"lr": 0.5})
+    assert calls == [123, 124]  # another configuration: nothing reused
+    calls, _ = go(["--no-cache"])
+    assert calls == [123, 124]
+    # an interrupted run keeps its finished replicates, and the next run resumes from them
+    with pytest.raises(KeyboardInterrupt):
+        go(arm_config={"lr": 0.25}, fail_at=1)
+    calls, _ = go(arm_config={"lr": 0.25})
+    assert calls == [124]
+    assert not list(tmp_path.rglob("*.tmp"))
+    entries = list((tmp_path / "cache" / "arm").glob("seed123-*.npz"))
+    assert len(entries) == 1  # stale entries of the same arm and seed are removed
+
+
+def test_cache_ignores_changed_code(tmp_path, monkeypatch):
+    run = _rep_lesson().start(["--out", str(tmp_path), "--verbose", "0"])
+    run.load_data(n_train=64)
+    before = run._cache_path("arm", 1, {})
+    run._code = None
+    monkeypatch.setattr(lesson_mod, "_code_hash", lambda source: "another version of the code")
+    assert run._cache_path("arm", 1, {}) != before
+    run.finish()
+
+
+def test_damaged_cache_entry_is_retrained(tmp_path):
+    run = _rep_lesson().start(["--out", str(tmp_path), "--verbose", "0", "--seeds", "2", "--epochs", "1"])
+    d = run.load_data(n_train=64)
+    m = _tiny(d)
+    run.replicates("arm", m, d, measure=lambda model: {"x": 1.0}, batch_size=32)
+    entry = next((tmp_path / "cache" / "arm").glob("seed123-*.npz"))
+    entry.write_bytes(b"not a zip")
+    calls = []
+    run.replicates("arm", m, d, measure=lambda model: calls.append(1) or {"x": 2.0}, batch_size=32)
+    assert calls == [1]
+    run.finish()
+
+
+def _claim_run(tmp_path, *extra):
+    return _rep_lesson().start(["--out", str(tmp_path), "--verbose", "0", *extra])
+
+
+def test_claim_outcomes_and_console_line(tmp_path, capsys):
+    from kreg import stats
+
+    run = _claim_run(tmp_path)
+    est = stats.estimate(lambda m: m["a"] - m["b"], {"a": np.array([0.051, 0.049, 0.050]),
+                                                      "b": np.array([0.020, 0.021, 0.019])})
+    assert run.claim("a beats b", est, direction="greater", margin="m", unit="pp", compare=(0.05, 0.02)) == "holds"
+    assert run.claim("a equals b", est, direction="agree", margin=0.01, unit="pp") == "does not hold"
+    assert run.claim("a beats b by 5 pp", est, direction="greater", margin=0.03, unit="pp") == "inconclusive"
+    assert run.exact("an identity", 3e-7, tolerance=1e-5) == "holds"
+    res = run.finish()
+    out = capsys.readouterr().out
+    assert "CLAIM holds: a beats b: 5.00 -> 2.00 pp, difference 3.00 pp [95% CI" in out
+    assert "3 seeds; asserted > 1.00 pp" in out
+    assert "CLAIM does not hold: a equals b" in out and "CLAIM inconclusive: a beats b by 5 pp" in out
+    assert "EXACT holds: an identity: max |difference| 3.00e-07, tolerance 1e-05" in out
+    c = res["claims"][0]
+    assert c["kind"] == "empirical" and c["margin"] == 0.01 and c["margin_name"] == "m" and len(c["per_seed"]) == 3
+
+
+def test_quick_never_decides_but_checks_exact(tmp_path, capsys):
+    from kreg import stats
+
+    run = _claim_run(tmp_path, "--quick")
+    est = stats.estimate(lambda m: m["a"], {"a": np.array([1.0, 1.1])})
+    assert run.claim("big effect", est, direction="greater", margin="m") == "inconclusive"
+    assert run.exact("broken identity", 1.0, tolerance=1e-5) == "does not hold"
+    run.finish()
+    out = capsys.readouterr().out
+    assert "CLAIM inconclusive (quick setting): big effect" in out
+    assert "EXACT does not hold: broken identity" in out
+
+
+def test_margin_override_and_bad_margins(tmp_path):
+    run = _claim_run(tmp_path, "--margin", "m=0.02")
+    assert run.margin("m") == 0.02
+    run.finish()
+    with pytest.raises(ValueError, match=r"`--margin`.*Received: margin='m=-1'"):
+        _rep_lesson().parse(["--margin", "m=-1"])
+    with pytest.raises(ValueError, match=r"`--margin`.*one of \['m'\]"):
+        _rep_lesson().parse(["--margin", "other=1"])
+    with pytest.raises(ValueError, match=r"`margins`.*Received: margins\['m'\]=-0.5"):
+        Lesson("l97", title="t", decks="0", margins={"m": -0.5})
+
+
+def test_seeds_flag(tmp_path):
+    with pytest.raises(ValueError, match=r"`--seeds`.*Received: seeds=0"):
+        _rep_lesson().parse(["--seeds", "0"])
+    assert _rep_lesson().parse(["--seeds", "4"]).seeds == 4
+    run = _rep_lesson().start(["--quick", "--out", str(tmp_path), "--verbose", "0"])
+    assert run.seeds == [123, 124]  # quick_seeds
+    run.finish()
+
+
+def test_kreg_args_environment(monkeypatch):
+    monkeypatch.setenv("KREG_ARGS", "--seeds 4 --seed 9")
+    monkeypatch.setattr("sys.argv", ["lesson.py", "--seed", "11"])
+    args = _rep_lesson().parse()
+    assert args.seeds == 4 and args.seed == 11  # the command line wins over $KREG_ARGS
+    monkeypatch.setenv("KREG_ARGS", "--seeds 2 --colour blue")
+    with pytest.raises(ValueError, match=r"`--colour` \(from \$KREG_ARGS\).*Received: '--colour blue'"):
+        _rep_lesson().parse()
+    monkeypatch.setenv("KREG_ARGS", "--seeds '4")
+    with pytest.raises(ValueError, match=r"`KREG_ARGS`"):
+        _rep_lesson().parse()
+
+
+def test_notebook_kernel_ignores_its_own_argv(monkeypatch):
+    monkeypatch.setattr("sys.argv", ["/x/ipykernel_launcher.py", "-f", "/tmp/kernel.json"])
+    monkeypatch.setenv("KREG_ARGS", "--seeds 3")
+    assert _rep_lesson().parse().seeds == 3

@@ -133,3 +133,62 @@ def test_upsample_once_to_mnist_size(images):
     assert np.allclose(upsample(np.full((1, 8, 8, 1), 0.5, "float32")), 0.5)
     with pytest.raises(ValueError, match="size"):
         upsample(images, 0)
+
+
+# --------------------------------------------------------------------------
+# issue 14: mixed precision, shape errors in build, bad input
+
+
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+def test_fit_step_under_mixed_precision(rng, policy):
+    """The whole pipeline (resize, crop, rotation, normalize) runs a fit step in float16 / bfloat16."""
+    x = rng.uniform(size=(8, 28, 28, 1)).astype("float32")
+    y = np.arange(8) % 10
+    keras.config.set_dtype_policy(policy)
+    try:
+        aug = augmentation(28, seed=0)
+        model = keras.Sequential([aug, keras.layers.Flatten(), keras.layers.Dense(10),
+                                  keras.layers.Activation("linear", dtype="float32")])
+        model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.01),
+                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        hist = model.fit(x, y, epochs=1, batch_size=8, verbose=0)
+        compute = policy.split("_")[1]
+        crop = aug.get_layer("crop")
+        assert crop.compute_dtype == compute and crop._random.compute_dtype == compute
+        assert keras.backend.standardize_dtype(aug(x, training=True).dtype) == compute
+        out = _np(model(x))
+        assert np.isfinite(hist.history["loss"][0]) and np.all(np.isfinite(out))
+        assert all(w.dtype == "float32" for w in model.trainable_weights)  # variables stay float32
+    finally:
+        keras.config.set_dtype_policy("float32")
+
+
+def test_crop_larger_than_its_input_is_rejected_in_build():
+    with pytest.raises(ValueError, match=r"argument `height`.*input's height, 32.*Received: height=40"):
+        TrainTestCrop(40, 28)(np.zeros((1, 32, 32, 1), "float32"))
+    with pytest.raises(ValueError, match=r"argument `width`.*input's width, 32.*Received: width=33"):
+        TrainTestCrop(32, 33)(np.zeros((1, 32, 32, 1), "float32"))
+    with pytest.raises(ValueError, match=r"rank-4 input.*Received: input_shape=\(32, 32\)"):
+        TrainTestCrop(8, 8).build((32, 32))
+    crop = TrainTestCrop(32, 32)  # a crop as large as the input is fine (the identity)
+    assert _np(crop(np.ones((1, 32, 32, 1), "float32"))).shape == (1, 32, 32, 1)
+
+
+@pytest.mark.parametrize("call, exc, arg, value", [
+    (lambda: TrainTestCrop(0, 8), ValueError, "height", "0"),
+    (lambda: TrainTestCrop(8, "8"), ValueError, "width", "'8'"),
+    (lambda: TrainTestCrop(8, 8, seed=-1), ValueError, "seed", "-1"),
+    (lambda: TrainTestCrop(8, 8, seed=1.5), ValueError, "seed", "1.5"),
+    (lambda: augmentation(8, seed="s"), ValueError, "seed", "'s'"),
+    (lambda: augmentation(8, channels=0), ValueError, "channels", "0"),
+    (lambda: augmentation(8, name=3), TypeError, "name", "3"),
+    (lambda: augmented_sizes(8.0), ValueError, "image_size", "8.0"),
+    (lambda: __import__("kreg.data.augment", fromlist=["upsample"]).upsample(np.zeros((8, 8)), 28),
+     ValueError, "images", "(8, 8)"),
+    (lambda: __import__("kreg.data.augment", fromlist=["upsample"]).upsample("abc", 28),
+     TypeError, "images", "str"),
+])
+def test_bad_input_names_argument_and_value(call, exc, arg, value):
+    with pytest.raises(exc, match=rf"argument `{arg}`") as e:
+        call()
+    assert f"Received: {arg}=" in str(e.value) and value in str(e.value)

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import keras
 
-from kreg._validation import check_float, check_int, invalid
+from kreg._validation import check_choice, check_float, check_int, invalid
 
 __all__ = ["augmentation", "Augmentation", "TrainTestCrop", "RandomRotation", "augmented_sizes", "upsample",
            "RESIZE_RATIO"]
@@ -121,6 +121,16 @@ class RandomRotation(keras.layers.RandomRotation):
     ``predict`` and ``evaluate`` agree and only ``fit`` (or an explicit
     ``training=True``) rotates. Arguments as ``keras.layers.RandomRotation``.
     """
+
+    def __init__(self, factor, fill_mode="reflect", interpolation="bilinear", seed=None, fill_value=0.0,
+                 **kwargs):
+        # Keras raises NotImplementedError without the Keras-style "Received:" for these two
+        check_choice("fill_mode", fill_mode, ("reflect", "wrap", "constant", "nearest"))
+        check_choice("interpolation", interpolation, ("nearest", "bilinear"))
+        check_int("seed", seed, low=0, allow_none=True)
+        check_float("fill_value", fill_value)
+        super().__init__(factor, fill_mode=fill_mode, interpolation=interpolation, seed=seed,
+                         fill_value=fill_value, **kwargs)
 
     def call(self, data, training=False):
         return super().call(data, training=training)

@@ -109,3 +109,18 @@ def test_example_mask_inside_jit_fit():
     model.compile(optimizer="sgd", loss="mse")
     hist = model.fit(np.ones((6, 5), "float32"), np.ones((6, 1), "float32"), batch_size=3, epochs=1, verbose=0)
     assert np.isfinite(hist.history["loss"][0])
+
+
+@pytest.mark.parametrize("mask", ["batch", "example"])
+def test_mask_under_bfloat16_is_drawn_in_float32(mask):
+    # issue 14, defect 13: the same float32 draw as under float32, whatever the compute dtype
+    x = np.eye(64, dtype="float32")
+    masks = []
+    for dtype in ("float32", "mixed_bfloat16"):
+        layer = DropConnect(64, rate=0.3, use_bias=False, kernel_initializer="ones", mask=mask, seed=4, dtype=dtype)
+        y = keras.ops.convert_to_numpy(keras.ops.cast(layer(x, training=True), "float32"))
+        masks.append(y != 0)
+        # kept weights are 1/0.7, scaled in float32 and rounded once to the compute dtype
+        np.testing.assert_allclose(y[y != 0], 1 / 0.7, rtol=4e-3)
+    np.testing.assert_array_equal(masks[0], masks[1])
+    assert 0.3 < masks[0].mean() < 0.95

@@ -96,3 +96,51 @@ def test_mc_predict_geometric_and_arguments():
     plain = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
     with pytest.raises(ValueError, match="kreg.layers.Dropout"):
         mc_predict(plain, x, 2)
+
+
+# ---------------------------------------------------------------- issue 14
+
+
+@pytest.mark.parametrize(
+    "noise_shape,shape,match",
+    [
+        ((None, 1), (2, 3, 3, 4), r"`noise_shape`.*rank 4.*Received: noise_shape=\(None, 1\)"),
+        ((None, 1, 1), (2, 5), r"`noise_shape`.*rank 2.*Received: noise_shape=\(None, 1, 1\)"),
+        ((None, 2), (2, 5), r"`noise_shape`.*1 or the input's size.*Received: noise_shape=\(None, 2\)"),
+    ],
+)
+def test_noise_shape_must_match_the_input_rank(noise_shape, shape, match):
+    # (None, 1) on a 4-D input gave one mask for every example; (None, 1, 1) on a rank-2 input a rank-3 output
+    layer = Dropout(0.5, noise_shape=noise_shape, seed=0)
+    with pytest.raises(ValueError, match=match):
+        layer(np.ones(shape, "float32"), training=True)
+    with pytest.raises(ValueError, match=match):
+        keras.Sequential([keras.Input(shape[1:]), Dropout(0.5, noise_shape=noise_shape)])
+
+
+def test_mask_under_bfloat16_is_drawn_and_compared_in_float32():
+    # a bf16 draw compared with rate in bf16 kept 0.6945 to 0.6975 of the units for rate 0.3
+    n = 2_000_000
+    x = np.ones((n,), "float32")
+    y = _np(keras.ops.cast(Dropout(0.3, seed=11, dtype="mixed_bfloat16")(x, training=True), "float32"))
+    kept = (y != 0).mean()
+    assert abs(kept - 0.7) < 4 * np.sqrt(0.21 / n), kept  # 4 standard errors: 0.0013
+    # the same float32 draw as a float32 input: the same mask
+    ref = _np(Dropout(0.3, seed=11)(np.ones((n,), "float32"), training=True))
+    np.testing.assert_array_equal(y != 0, ref != 0)
+    # inverted scaling computed in float32, rounded once: mean of the kept values is 1/0.7 to bf16 precision
+    np.testing.assert_allclose(y[y != 0].mean(), 1 / 0.7, rtol=4e-3)
+
+
+def test_mc_predict_dict_inputs_with_batch_size_keeps_every_row():
+    a, b = keras.Input((3,), name="a"), keras.Input((2,), name="b")
+    h = keras.layers.Concatenate()([a, b])
+    model = keras.Model({"a": a, "b": b}, keras.layers.Dense(4)(Dropout(0.5, seed=1)(h)))
+    rng = np.random.default_rng(2)
+    x = {"a": rng.normal(size=(100, 3)).astype("float32"), "b": rng.normal(size=(100, 2)).astype("float32")}
+    out = mc_predict(model, x, 2, batch_size=10)  # len(x) was 2 (keys): 10 rows came back
+    assert out.shape == (100, 4)
+    out = mc_predict(model, x, 2)
+    assert out.shape == (100, 4)
+    with pytest.raises(ValueError, match=r"argument `x`.*same number of rows"):
+        mc_predict(model, {"a": x["a"], "b": x["b"][:50]}, 2, batch_size=10)

@@ -44,6 +44,10 @@ class DropConnect(keras.layers.Layer):
     separate ``Activation`` layer); with a linear layer it just adds noise.
     Gaussian inference is random (seeded by ``seed``).
 
+    Masks are drawn and compared with ``rate`` in float32 and ``M ⊙ W / p``
+    is computed in float32, then cast once to the compute dtype, so the
+    keep probability is exact under ``mixed_bfloat16`` too.
+
     Masks: ``mask="batch"`` draws one ``(in, out)`` mask per call (the common
     implementation); ``mask="example"`` draws one mask per example, as in the
     paper, which costs memory ``B x in x out`` (inputs are flattened to
@@ -141,23 +145,27 @@ class DropConnect(keras.layers.Layer):
             if self.use_bias else None
         )
 
-    def _keep(self, shape, dtype):
-        u = keras.random.uniform(shape, dtype=dtype, seed=self.seed_generator)
-        return ops.cast(ops.greater_equal(u, self.rate), dtype)
+    def _keep(self, shape):
+        """Keep mask over ``shape``: drawn and compared with ``rate`` in float32, whatever the compute dtype."""
+        u = keras.random.uniform(shape, dtype="float32", seed=self.seed_generator)
+        return ops.cast(ops.greater_equal(u, self.rate), "float32")
 
     def call(self, inputs, training=False):
         kernel = ops.cast(self.kernel, self.compute_dtype)
         keep = 1.0 - self.rate
         if training and self.rate > 0:
+            # M * W / p in float32, rounded once to the compute dtype (bfloat16 would bias the draw)
+            kernel32 = ops.cast(self.kernel, "float32")
             if self.mask == "batch":
-                w = kernel * self._keep(ops.shape(kernel), kernel.dtype) / keep
+                w = ops.cast(kernel32 * self._keep(ops.shape(kernel32)) / keep, self.compute_dtype)
                 u = ops.matmul(inputs, w)
             else:
                 lead = ops.shape(inputs)[:-1]
                 v = ops.reshape(inputs, (-1, kernel.shape[0]))
                 n = ops.shape(v)[0]
-                m = self._keep((n,) + tuple(kernel.shape), kernel.dtype)
-                u = ops.einsum("bi,bio->bo", v, m * kernel) / keep
+                m = self._keep((n,) + tuple(kernel.shape))
+                w = ops.cast(m * (kernel32 / keep), self.compute_dtype)
+                u = ops.einsum("bi,bio->bo", v, w)
                 u = ops.reshape(u, tuple(lead) + (self.units,))
             if self.bias is not None:
                 u = u + ops.cast(self.bias, u.dtype)

@@ -93,6 +93,7 @@ SPLIT_SEED = 0
 #: Arrays up to this many numbers are copied into results.json; larger ones
 #: (per-example arrays) are kept in the cache and summarized by their mean.
 _MAX_JSON_ARRAY = 256
+_WEIGHT_KEY = "__weight_"
 
 
 def write_json_atomic(path, obj):
@@ -435,7 +436,15 @@ class Replicates:
                            f"measured: {sorted(self.records[0]) if self.records else []}") from None
 
     def keys(self):
-        return list(self.records[0]) if self.records else []
+        return [k for k in self.records[0] if not k.startswith(_WEIGHT_KEY)] if self.records else []
+
+    def load_weights(self, model, i):
+        """Set ``model``'s weights to replicate ``i``'s trained ones (``replicates(..., keep_weights=True)``)."""
+        record = self.records[i]
+        n = sum(k.startswith(_WEIGHT_KEY) for k in record)
+        if n == 0:
+            raise ValueError(f"arm {self.arm!r} kept no weights: pass keep_weights=True to Run.replicates")
+        model.set_weights([np.asarray(record[f"{_WEIGHT_KEY}{j}"]) for j in range(n)])
 
     def mean(self, key):
         """Mean over replicates (and over examples, for per-example arrays)."""
@@ -559,7 +568,11 @@ class Run:
         if n_train is None and self.quick:
             n_train = self.lesson.quick_train
         fallback = fallback or self.lesson.fallback
-        ds = load(name, fallback=fallback, val_fraction=val_fraction, seed=SPLIT_SEED, verbose=True, **kwargs)
+        import warnings
+
+        with warnings.catch_warnings():  # the loud banner is printed and the reason recorded below
+            warnings.filterwarnings("ignore", message="kreg: falling back")
+            ds = load(name, fallback=fallback, val_fraction=val_fraction, seed=SPLIT_SEED, verbose=True, **kwargs)
         if isinstance(n_train, dict):
             n_train = n_train.get(ds.info.name)
         if n_train is not None and n_train < len(ds.x_train):
@@ -629,7 +642,7 @@ class Run:
         keras.utils.set_random_seed(seed)
 
     def replicates(self, arm, model=None, data=None, *, measure=None, work=None, config=None,
-                   epochs=None, batch_size=256, callbacks=(), **fit_kwargs):
+                   epochs=None, batch_size=256, callbacks=(), keep_weights=False, **fit_kwargs):
         """Train (or reuse from the cache) one arm under every replicate seed; return :class:`Replicates`.
 
         The common form fits ``model`` on ``data`` for each seed and then
@@ -648,6 +661,11 @@ class Run:
         configuration, the dataset, the backend and the code it keys the
         cache. Everything measured goes to results.json (arrays over
         256 numbers as their mean; the arrays stay in the cache).
+
+        ``keep_weights=True`` also keeps each replicate's trained weights (in
+        the cache, not in results.json), so a later cell can study the
+        trained nets without training them again:
+        ``reps.load_weights(model, i)``.
         """
         if (work is None) == (model is None and measure is None):
             raise ValueError("Run.replicates needs either `model` and `measure` (one fit per seed) or `work`. "
@@ -659,7 +677,10 @@ class Run:
 
             def work(rep):
                 rep.fit(model, data, epochs=epochs, batch_size=batch_size, callbacks=callbacks, **fit_kwargs)
-                return measure(model)
+                out = dict(measure(model))
+                if keep_weights:
+                    out.update({f"{_WEIGHT_KEY}{j}": w for j, w in enumerate(model.get_weights())})
+                return out
 
         arm_config = {"arm": arm, "config": config or {}, "epochs": epochs or self.epochs,
                       "batch_size": batch_size, "fit": {k: repr(v) for k, v in sorted(fit_kwargs.items())}}
@@ -684,7 +705,8 @@ class Run:
             records.append(record)
             histories.append(history)
             entries.append({"seed": seed, "wall_s": round(wall, 3), "history": history,
-                            "numbers": {k: _summary(v) for k, v in record.items()}})
+                            "numbers": {k: _summary(v) for k, v in record.items()
+                                        if not k.startswith(_WEIGHT_KEY)}})
         self.results["replicates"][arm] = {"config": arm_config, "seeds": list(self.seeds), "per_seed": entries}
         return Replicates(arm, self.seeds, records, histories)
 
@@ -861,7 +883,8 @@ class Run:
         fmt = _formatter(unit)
         parts = []
         if compare is not None:
-            parts.append(f"{fmt(compare[0])} -> {fmt(compare[1], unit=True)}, ")
+            plain = _formatter("") if unit == "ratio" else fmt
+            parts.append(f"{plain(compare[0])} -> {plain(compare[1], unit=True)}, ")
         parts.append(f"{effect_name} {fmt(estimate.value, unit=True)} [{estimate.level:.0%} CI "
                      f"{fmt(estimate.low)}, {fmt(estimate.high)}], {estimate.seeds} seed"
                      f"{'s' if estimate.seeds != 1 else ''}")

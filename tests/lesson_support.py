@@ -38,6 +38,7 @@ def check_results(out, res, name, *, n_claims, figures, exact_figures=False, png
         assert len(on_disk["claims"]) == n_claims
     for claim in on_disk["claims"]:
         assert isinstance(claim, dict) and isinstance(claim["holds"], bool), claim
+        assert claim["outcome"] in ("holds", "does not hold", "inconclusive"), claim
         assert claim["evidence"], claim
     if claim_keys is None:
         assert on_disk["claims"] == res["claims"]
@@ -62,15 +63,65 @@ def assert_claims_hold(res):
     assert not failed, failed
 
 
-def run_lesson(name, out, *argv):
-    """Run ``lessons/<name>.py`` in-process, quietly, writing to ``out``; return its results dict."""
-    return load_lesson(name).main([*argv, "--out", str(out), "--verbose", "0"])
+def is_notebook_style(name):
+    """A percent-format lesson (top-level cells, no ``main``) rather than a legacy ``main(argv)`` one."""
+    return "\ndef main(" not in (ROOT / "lessons" / f"{name}.py").read_text()
 
 
-def assert_bad_flag(name, argv, match, out):
+def run_lesson(name, out, *argv, env_args=None):
+    """Run ``lessons/<name>.py`` in-process, quietly, writing to ``out``; return its results dict.
+
+    A percent-format lesson runs as ``python lessons/<name>.py ARGV`` would
+    (``runpy`` with ``sys.argv``), with ``$KREG_ARGS`` set to ``env_args``
+    (unset by default); a legacy lesson through its ``main(argv)``.
+    """
+    argv = [*argv, "--out", str(out), "--verbose", "0"]
+    if not is_notebook_style(name):
+        return load_lesson(name).main(argv)
+    import os
+    import runpy
+    import sys
+
+    path = str(ROOT / "lessons" / f"{name}.py")
+    saved_argv, saved_env = sys.argv, os.environ.get("KREG_ARGS")
+    sys.argv = [path, *argv]
+    if env_args is None:
+        os.environ.pop("KREG_ARGS", None)
+    else:
+        os.environ["KREG_ARGS"] = env_args
+    try:
+        return runpy.run_path(path, run_name="__main__")["results"]
+    finally:
+        sys.argv = saved_argv
+        if saved_env is None:
+            os.environ.pop("KREG_ARGS", None)
+        else:
+            os.environ["KREG_ARGS"] = saved_env
+
+
+def assert_quick_decides_nothing(res):
+    """Under ``--quick`` every empirical claim is inconclusive; exact checks are still decided and hold."""
+    for c in res["claims"]:
+        if c["kind"] == "exact":
+            assert c["outcome"] == "holds", c
+        else:
+            assert c["outcome"] == "inconclusive" and c["quick"], c
+
+
+def record_and_compare_verdicts(res):
+    """Slow tests: record the outcomes for the cross-backend table; fail on a change of verdict."""
+    import verdicts
+
+    verdicts.record(res)
+    problems = verdicts.check_expected(res)
+    assert not problems, "\n".join(problems)
+
+
+def assert_bad_flag(name, argv, match, out, env_args=None):
     """A bad flag raises a ValueError matching ``match`` before anything is written."""
     import pytest
 
+    kwargs = {} if env_args is None else {"env_args": env_args}
     with pytest.raises(ValueError, match=match):
-        run_lesson(name, out, *argv)
+        run_lesson(name, out, *argv, **kwargs)
     assert not (Path(out) / "results.json").exists()

@@ -77,7 +77,7 @@ def test_restore_false_keeps_last_weights(model):
 
 
 def test_min_delta_and_mode_max(model):
-    es = EarlyStopping(monitor="val_accuracy", patience=1, min_delta=0.05)
+    es = EarlyStopping(monitor="val_accuracy", patience=1, min_delta=0.05, mode="max")
     h, w = run(model, [0.5, 0.52, 0.6, 0.61, 0.7], [es], key="val_accuracy")
     # 0.52 is not > 0.5 + 0.05 -> stop at epoch 1; best is epoch 0
     assert len(h["loss"]) == 2 and epoch_of(w) == 0
@@ -92,15 +92,52 @@ def test_start_from_epoch_ignores_warm_up(model):
     assert h["best_epoch"][:2] == [-1, -1] and np.isnan(h["best_value"][0])
 
 
-def test_baseline_stops_when_never_beaten_but_restores_best(model):
+def test_baseline_counts_epochs_that_do_not_beat_it(model):
+    # Keras's meaning: epochs that improve but stay above the baseline are
+    # counted; the run stops at the first epoch without improvement after that
+    es = EarlyStopping(patience=3, baseline=1.0)
+    h, w = run(model, [5, 4, 3, 3.5, 2, 0.5], [es])
+    assert len(h["loss"]) == 4 and es.stopped_epoch == 3
+    assert epoch_of(w) == 2  # best epoch so far
+    # an improving epoch never stops training (kreg 0.1.0 stopped this run at epoch 2)
     es = EarlyStopping(patience=3, baseline=1.0)
     h, w = run(model, [5, 4, 3, 2, 1.5, 0.5], [es])
-    # improving, but never below the baseline: the wait is not reset
-    assert len(h["loss"]) == 3 and es.stopped_epoch == 2
-    assert epoch_of(w) == 2  # best epoch so far
-    # Keras 3 returns on every improvement and runs all six epochs here
-    h, _ = run(model, [5, 4, 3, 2, 1.5, 0.5], [keras.callbacks.EarlyStopping(patience=3, baseline=1.0)])
-    assert len(h["loss"]) == 6
+    assert len(h["loss"]) == 6 and es.stopped_epoch == -1 and epoch_of(w) == 5
+
+
+def test_a_nan_first_value_is_never_the_best(model):
+    # issue 14, defect 12: Keras keeps the NaN as best, stops at epoch 2 and restores epoch 0
+    es = EarlyStopping(patience=2)
+    h, w = run(model, [float("nan"), 1.0, 0.5, 0.4, 0.3], [es])
+    assert len(h["loss"]) == 5 and es.stopped_epoch == -1
+    assert (es.best_epoch, es.best_value) == (4, 0.3) and epoch_of(w) == 4
+    assert h["best_epoch"] == [-1, 1, 2, 3, 4] and np.isnan(h["best_value"][0])
+    # NaN epochs count as epochs without improvement
+    es = EarlyStopping(patience=2)
+    h, w = run(model, [1.0, float("nan"), float("nan"), 0.5], [es])
+    assert es.stopped_epoch == 2 and epoch_of(w) == 0
+    # all NaN: nothing to restore, the final weights stay
+    es = EarlyStopping(patience=5)
+    _, w = run(model, [float("nan")] * 3, [es])
+    assert es.best_epoch == -1 and epoch_of(w) == 2
+
+
+@pytest.mark.parametrize("key", ["val_decoder2_loss", "val_layer2_loss", "val_previous_loss", "val_f1_loss", "val_iou_loss"])
+def test_auto_mode_minimizes_keys_ending_in_loss(model, key):
+    # issue 14, defect 8: "r2", "iou", "f1" inside a loss's name made kreg 0.1.0 maximize it
+    es = EarlyStopping(monitor=key, patience=0)
+    h, w = run(model, [3.0, 2.0, 1.0], [es], key=key)
+    assert es._mode == "min"
+    assert len(h["loss"]) == 3 and epoch_of(w) == 2
+
+
+def test_arguments_in_kerass_positional_order(model):
+    # keras.callbacks.EarlyStopping(monitor, min_delta, patience, verbose, mode, baseline,
+    # restore_best_weights, start_from_epoch)
+    args = ("val_loss", 0.0, 1, 0, "min", None, True, 1)
+    h1, w1 = run(model, [0.1, 5, 4, 4.5, 4.4], [EarlyStopping(*args)])
+    h2, w2 = run(model, [0.1, 5, 4, 4.5, 4.4], [keras.callbacks.EarlyStopping(*args)])
+    assert len(h1["loss"]) == len(h2["loss"]) == 4 and w1 == w2
 
 
 @pytest.mark.parametrize(
@@ -112,6 +149,9 @@ def test_baseline_stops_when_never_beaten_but_restores_best(model):
         ([5, 6, 7, 0.5], dict(patience=2, baseline=1.0)),
         ([5, 0.5, 0.7, 0.8, 0.2], dict(patience=2, baseline=1.0)),
         ([0.1, 0.2, 5, 4, 4.5, 1], dict(patience=1, start_from_epoch=2)),
+        ([5, 4, 3, 2, 1.5, 0.5], dict(patience=3, baseline=1.0)),
+        ([5, 4, 3, 3.5, 2, 0.5], dict(patience=3, baseline=1.0)),
+        ([0.5, 0.6, 0.7, 0.65, 0.66], dict(patience=1, mode="max", min_delta=0.05)),
     ],
 )
 def test_same_decisions_as_keras(model, values, kwargs):
@@ -167,7 +207,13 @@ def test_with_weight_averaging_swapped_in_first_it_restores_the_best_average(mod
     [
         (dict(patience=-1), "Invalid value received for argument `patience`. Expected an integer >= 0. Received: patience=-1"),
         (dict(mode="up"), "argument `mode`"),
-        (dict(monitor="foo"), "Pass `mode='max'` or `mode='min'`"),
+        (dict(monitor=""), "Received: monitor=''"),
+        (dict(monitor=3), "Received: monitor=3"),
+        (dict(baseline="low"), "Received: baseline='low'"),
+        (dict(min_delta=float("nan")), "argument `min_delta`"),
+        (dict(verbose=-1), "Received: verbose=-1"),
+        (dict(patience=2.0), "Received: patience=2.0"),
+        (dict(path=3), "Received: path=3"),
         (dict(start_from_epoch=1.5), "Received: start_from_epoch=1.5"),
         (dict(path="best.h5"), "argument `path`"),
         (dict(restore_best_weights=1), "argument `restore_best_weights`"),

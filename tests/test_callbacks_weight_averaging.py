@@ -125,3 +125,153 @@ def test_bad_arguments(kwargs, message):
     with pytest.raises((ValueError, TypeError)) as err:
         WeightAveraging(**kwargs)
     assert message in str(err.value)
+
+
+# --------------------------------------------------------------------------
+# issue 14, defect 5: SWA with swap_on_epoch validates with the current average
+
+
+class EpochEndWeights(keras.callbacks.Callback):
+    """The weights the model holds in on_epoch_end, as a later EarlyStopping sees them."""
+
+    def on_train_begin(self, logs=None):
+        self.weights = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.weights.append([np.array(w, dtype=np.float64) for w in self.model.get_weights()])
+
+
+def _linear_model():
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.SGD(0.05), loss="mse")
+    return model
+
+
+def _mse(weights, x, y):
+    kernel, bias = weights
+    return float(np.mean((x.astype(np.float64) @ kernel + bias - y) ** 2))
+
+
+@pytest.mark.parametrize("mode, start_epoch", [("swa", 0), ("swa", 1), ("ema", 0)])
+def test_swap_on_epoch_val_loss_is_computed_with_the_weights_seen_at_epoch_end(mode, start_epoch):
+    x, y = _data()
+    xv, yv = _data(16, seed=1)
+    model = _linear_model()
+    seen = EpochEndWeights()
+    wa = WeightAveraging(mode=mode, decay=0.5, start_epoch=start_epoch, swap_on_epoch=True)
+    h = model.fit(x, y, batch_size=8, epochs=4, verbose=0, shuffle=False, validation_data=(xv, yv),
+                  callbacks=[wa, seen])
+    for epoch, weights in enumerate(seen.weights):
+        assert h.history["val_loss"][epoch] == pytest.approx(_mse(weights, xv, yv), rel=1e-4), epoch
+    if mode == "swa":  # and those are the averages of the raw end-of-epoch weights
+        assert h.history["num_averaged"] == [max(0, e + 1 - start_epoch) for e in range(4)]
+
+
+def test_swa_swap_on_epoch_without_validation_every_epoch():
+    x, y = _data()
+    model = _linear_model()
+    seen = EpochEndWeights()
+    wa = WeightAveraging(mode="swa", swap_on_epoch=True)
+    h = model.fit(x, y, batch_size=8, epochs=4, verbose=0, shuffle=False, validation_data=(x, y),
+                  validation_freq=2, callbacks=[wa, seen])
+    assert h.history["num_averaged"] == [1, 2, 3, 4]
+    for epoch, val in zip((1, 3), h.history["val_loss"]):
+        assert val == pytest.approx(_mse(seen.weights[epoch], x, y), rel=1e-4)
+
+
+# --------------------------------------------------------------------------
+# issue 14, defect 17: callbacks see the raw weights the optimizer produced
+
+
+class StepWeights(keras.callbacks.Callback):
+    def on_train_begin(self, logs=None):
+        self.steps, self.epochs = [], []
+
+    def _read(self):
+        return [np.array(w) for w in self.model.get_weights()]
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps.append(self._read())
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epochs.append(self._read())
+
+
+@pytest.mark.parametrize("kwargs", [dict(mode="ema", decay=0.5), dict(mode="swa"),
+                                    dict(mode="ema", decay=0.5, swap_on_epoch=True),
+                                    dict(mode="swa", swap_on_epoch=True)])
+def test_raw_weights_are_the_optimizers_on_every_backend(kwargs):
+    x, y = _data()
+    model = make_model()
+    initial = model.get_weights()
+    runs = {}
+    for name, extra in (("plain", []), ("averaged", [WeightAveraging(**kwargs)])):
+        model.set_weights(initial)
+        for v in model.optimizer.variables:
+            v.assign(np.zeros(v.shape, v.dtype))  # momentum and the iteration count
+        rec = StepWeights()
+        h = model.fit(x, y, batch_size=8, epochs=3, verbose=0, shuffle=False, validation_data=(x, y),
+                      callbacks=[*extra, rec])
+        runs[name] = (rec, h.history)
+    plain, averaged = runs["plain"][0], runs["averaged"][0]
+    # every step: the weights after WeightAveraging's hook are the optimizer's, bit for bit
+    assert len(plain.steps) == len(averaged.steps) == 12
+    for a, b in zip(plain.steps, averaged.steps):
+        for wa, wb in zip(a, b):
+            np.testing.assert_array_equal(wa, wb)
+    # training continues from the raw weights after a swapped-in validation
+    assert runs["plain"][1]["loss"] == runs["averaged"][1]["loss"]
+    if not kwargs.get("swap_on_epoch"):
+        for a, b in zip(plain.epochs, averaged.epochs):
+            for wa, wb in zip(a, b):
+                np.testing.assert_array_equal(wa, wb)
+
+
+# --------------------------------------------------------------------------
+# issue 14, defect 6: bn_data is checked at construction
+
+
+def _gen():
+    yield np.ones((4, 3), "float32")
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(bn_data="x"), "Received: bn_data='x'"),
+        (dict(bn_data=3.0), "Received: bn_data=3.0"),
+        (dict(bn_data=np.float32(1.0)), "Invalid value received for argument `bn_data`"),
+        (dict(bn_data=np.ones((0, 3))), "no rows"),
+        (dict(bn_data=np.array(["a", "b"])), "dtype <U1"),
+        (dict(bn_data=[]), "Received: bn_data=[]"),
+        (dict(bn_data=[None, np.ones((4, 1))]), "its inputs are None"),
+        (dict(bn_data=(None,)), "Received: bn_data=(None,)"),
+        (dict(bn_data={"a": "b"}), "a dict needs array values"),
+        (dict(bn_data=[("x", "y")]), "a batch holds no input arrays"),
+        (dict(bn_data=object()), "Invalid value received for argument `bn_data`"),
+        (dict(bn_data=_gen(), swap_on_epoch=True), "one-shot iterator"),
+    ],
+)
+def test_bad_bn_data(kwargs, message):
+    with pytest.raises((ValueError, TypeError)) as err:
+        WeightAveraging(**kwargs)
+    assert message in str(err.value)
+    assert "`bn_data`" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "bn_data",
+    [
+        None,
+        np.ones((4, 3), "float32"),
+        (np.ones((4, 3), "float32"), np.ones((4, 1), "float32")),
+        [np.ones((4, 3), "float32"), np.ones((4, 1), "float32")],  # a torch DataLoader's [x, y]
+        [(np.ones((4, 3), "float32"), np.ones((4, 1), "float32"))] * 2,  # a list of batches
+        {"features": np.ones((4, 3), "float32")},
+        ([np.ones((4, 3), "float32"), np.ones((4, 2), "float32")], np.ones((4, 1), "float32")),
+        keras.ops.ones((4, 3)),
+    ],
+)
+def test_good_bn_data_is_accepted(bn_data):
+    assert WeightAveraging(bn_data=bn_data).bn_data is bn_data
+    WeightAveraging(bn_data=_gen())  # read once, at the end: a generator will do

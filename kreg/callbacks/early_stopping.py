@@ -8,47 +8,62 @@ import os
 import keras
 
 from kreg._validation import check_bool, check_float, check_int, invalid
-from kreg.callbacks._monitor import monitor_value, resolve_mode
+from kreg.callbacks._monitor import AutoModeMixin, check_monitor, keras_improves, monitor_value, print_msg
 
 __all__ = ["EarlyStopping"]
 
 
-class EarlyStopping(keras.callbacks.Callback):
+class EarlyStopping(AutoModeMixin, keras.callbacks.Callback):
     r"""Stop training when a monitored metric stops improving; return the stored copy.
 
-    At the end of every epoch ``e >= start_from_epoch`` the monitored value
-    ``v_e`` is compared with the best so far ``v*``. In ``"min"`` mode it is an
-    improvement when
+    For Keras's arguments the decisions are exactly those of
+    ``keras.callbacks.EarlyStopping`` (Keras 3): the same epoch stops and
+    the same epoch's weights are restored. At the end of every epoch
+    ``e >= start_from_epoch`` the monitored value ``v_e`` is compared with
+    the best so far ``v*``. In ``"min"`` mode it is an improvement when
 
     .. math::
 
         v_e + \delta < v^* \qquad (\text{``"max"``: } v_e - \delta > v^*),
         \qquad \delta = |\text{min\_delta}|
 
-    (the first monitored epoch always improves). On an improvement the
-    weights are stored (``model.get_weights()`` in memory, or
-    ``model.save_weights(path)`` on disk) and the wait counter is reset to 0
-    (with a ``baseline``, only when ``v_e`` also improves on the baseline).
-    Otherwise the counter grows by one, and training stops when it reaches
-    ``patience``. The decisions are those of ``keras.callbacks.EarlyStopping``
-    (Keras 3), so ``patience=0`` and ``patience=1`` both stop at the first
-    epoch without improvement.
+    (compared in float32, as Keras does; the first monitored epoch always
+    improves). Every monitored epoch first adds one to a wait counter. On an
+    improvement the weights are stored (``model.get_weights()`` in memory,
+    or ``model.save_weights(path)`` on disk) and, if there is no
+    ``baseline`` or ``v_e`` also improves on it, the counter is reset to 0;
+    an improving epoch never stops training. On an epoch without
+    improvement training stops when the counter has reached ``patience``
+    (and ``e > 0``), so ``patience=0`` and ``patience=1`` both stop at the
+    first epoch without improvement.
 
-    Unlike Keras (default ``False``) ``restore_best_weights`` defaults to
-    ``True``, the lectures' "use the best performing model": at the end of
-    training, whether it stopped early or ran all epochs, the stored weights
-    of epoch ``best_epoch`` are written back into the model.
-
-    ``baseline``: if given, an epoch resets the wait only if it improves on
-    the baseline; so training stops after ``patience`` epochs that never
-    beat the baseline, even if they improve on each other (here kreg
-    differs from Keras 3, which never stops on an improving epoch, so a
-    run improving slowly above the baseline is never stopped there). The
-    best weights are still tracked (and restored) even if they never beat
-    the baseline.
+    ``baseline``: a run whose values improve on each other but never on the
+    baseline keeps counting; it stops at the first epoch that does not
+    improve once ``patience`` epochs have been counted (Keras's meaning). The
+    best weights are tracked and restored even if they never beat it.
 
     ``start_from_epoch``: epochs ``e < start_from_epoch`` are ignored
-    entirely (warm-up): they can be neither best nor counted as bad.
+    entirely (warm-up): they can be neither best nor counted.
+
+    ``mode="auto"``: the direction Keras gives the compiled metric of that
+    name (``val_accuracy`` up, ``val_mse`` down, ``loss`` down); where Keras
+    cannot decide, a key ending in ``loss`` is minimized (a multi-output
+    model's ``val_decoder_loss``) and any other key raises Keras's
+    ``ValueError``, in ``on_train_begin`` (after the first train step on
+    TensorFlow's first ``fit``, where the metrics are built then).
+
+    Departures from Keras, by design:
+
+    - ``restore_best_weights`` defaults to ``True`` (Keras: ``False``), the
+      lectures' "use the best performing model": at the end of training,
+      whether it stopped early or ran all epochs, the stored weights of
+      epoch ``best_epoch`` are written back into the model;
+    - a NaN value is never an improvement, so a first NaN cannot become a
+      best value that nothing beats (Keras keeps it, and then stops after
+      ``patience`` epochs and restores the NaN epoch's weights); NaN epochs
+      count as epochs without improvement;
+    - the best weights can be kept on disk (``path``);
+    - ``best_epoch`` is -1 and ``stopped_epoch`` is -1 (Keras: 0) until set.
 
     Logs written into ``logs`` every epoch (they land in ``History``):
     ``best_epoch`` (0-based, -1 until something was monitored), ``best_value``
@@ -72,16 +87,16 @@ class EarlyStopping(keras.callbacks.Callback):
         monitor: key of the epoch logs to monitor. Defaults to ``"val_loss"``.
         min_delta: minimum change that counts as an improvement (its absolute
             value is used, as in Keras).
-        patience: epochs without improvement after which training stops.
-        mode: ``"auto"``, ``"min"`` or ``"max"``; ``"auto"`` infers it from
-            the metric name (``*loss``/``*error`` minimised,
-            ``*acc*``/``auc``/... maximised).
-        baseline: optional value the metric must beat (see above).
+        patience: epochs without improvement after which training stops
+            (Keras's meaning).
+        verbose: 0 or 1.
+        mode: ``"auto"``, ``"min"`` or ``"max"`` (``"auto"``: see above).
+        baseline: optional value the metric must beat to reset the wait.
+        restore_best_weights: restore the best epoch's weights at the end
+            (default ``True``, unlike Keras).
         start_from_epoch: number of warm-up epochs not monitored.
-        restore_best_weights: restore the best epoch's weights at the end.
         path: optional file ending in ``.weights.h5``; the best weights are
             kept there (``model.save_weights``) instead of in memory.
-        verbose: 0 or 1.
 
     Example:
 
@@ -95,37 +110,40 @@ class EarlyStopping(keras.callbacks.Callback):
         use the best performing model").
     """
 
+    _callback_name = "EarlyStopping"
+
     def __init__(
         self,
         monitor="val_loss",
         min_delta=0,
         patience=0,
+        verbose=0,
         mode="auto",
         baseline=None,
-        start_from_epoch=0,
         restore_best_weights=True,
+        start_from_epoch=0,
         path=None,
-        verbose=0,
     ):
         super().__init__()
-        self._mode = resolve_mode("EarlyStopping", monitor, mode)
+        self._fixed_mode = check_monitor(monitor, mode)
         check_float("min_delta", min_delta)
         check_int("patience", patience, low=0)
+        check_int("verbose", verbose, low=0)
         check_float("baseline", baseline, allow_none=True)
-        check_int("start_from_epoch", start_from_epoch, low=0)
         check_bool("restore_best_weights", restore_best_weights)
+        check_int("start_from_epoch", start_from_epoch, low=0)
         if path is not None and (not isinstance(path, (str, os.PathLike)) or not str(path).endswith(".weights.h5")):
             raise invalid("path", path, "None or a file path ending in '.weights.h5'")
-        check_int("verbose", verbose, low=0)
         self.monitor = monitor
         self.min_delta = min_delta
         self.patience = patience
+        self.verbose = verbose
         self.mode = mode
         self.baseline = baseline
-        self.start_from_epoch = start_from_epoch
         self.restore_best_weights = restore_best_weights
+        self.start_from_epoch = start_from_epoch
         self.path = None if path is None else os.fspath(path)
-        self.verbose = verbose
+        self._mode = self._fixed_mode
         self._reset()
 
     def _reset(self):
@@ -136,13 +154,14 @@ class EarlyStopping(keras.callbacks.Callback):
         self.best_weights = None
         self._has_snapshot = False
 
-    def _is_improvement(self, value, reference):
-        if reference is None:
-            return True
-        delta = abs(float(self.min_delta))
-        if self._mode == "min":
-            return value + delta < reference
-        return value - delta > reference
+    @property
+    def best(self):
+        """Keras's name for ``best_value`` (``None`` until something was monitored)."""
+        return self.best_value
+
+    @best.setter
+    def best(self, value):
+        self.best_value = value
 
     def _snapshot(self):
         if not self.restore_best_weights:
@@ -165,39 +184,34 @@ class EarlyStopping(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self._reset()
+        self._begin_monitoring()
 
     def on_epoch_end(self, epoch, logs=None):
-        if epoch < self.start_from_epoch:
-            self._write_logs(logs)
-            return
+        mode = self._direction()
         current = monitor_value("EarlyStopping", self.monitor, logs)
-        if current is None:
+        if current is None or epoch < self.start_from_epoch:
             self._write_logs(logs)
             return
+        # Keras 3's decisions, step by step (keras.callbacks.EarlyStopping).
         self.wait += 1
-        improved = self._is_improvement(current, self.best_value)
-        if improved:
+        if keras_improves(mode, current, self.best_value, self.min_delta):
             self.best_value = current
             self.best_epoch = epoch
             self._snapshot()
-            if self.baseline is None or self._is_improvement(current, float(self.baseline)):
+            if self.baseline is None or keras_improves(mode, current, float(self.baseline), self.min_delta):
                 self.wait = 0
-        # Keras 3 returns after any improvement, so a run that keeps improving
-        # without ever beating `baseline` never stops there; kreg counts such
-        # epochs as documented ("stop if no improvement over the baseline").
-        if self.wait > 0 and self.wait >= self.patience and epoch > 0 and (
-            not improved or self.baseline is not None
-        ):
+        elif self.wait >= self.patience and epoch > 0:
             self.stopped_epoch = epoch
             self.model.stop_training = True
         self._write_logs(logs)
 
     def on_train_end(self, logs=None):
+        self._drop_step_hook()
         if self.stopped_epoch >= 0 and self.verbose > 0:
-            print(f"Epoch {self.stopped_epoch + 1}: early stopping")
+            print_msg(f"Epoch {self.stopped_epoch + 1}: early stopping")
         if self.restore_best_weights and self._has_snapshot:
             if self.verbose > 0:
-                print(f"Restoring model weights from the end of the best epoch: {self.best_epoch + 1}.")
+                print_msg(f"Restoring model weights from the end of the best epoch: {self.best_epoch + 1}.")
             if self.path is not None:
                 self.model.load_weights(self.path)
             else:

@@ -288,10 +288,14 @@ def apply(model, regularizer, *, include="kernels"):
     predictions) as ``model``; it is not compiled. Every layer whose config has
     a kernel regularizer (``kernel_``, ``depthwise_``, ``pointwise_``,
     ``recurrent_regularizer``) or that has a ``kernel_regularizer`` attribute
-    gets ``regularizer``; bias and normalization (``gamma``/``beta``)
-    regularizers are removed, so the result carries exactly one kind of
-    penalty (deck 004: weight decay is usually not applied to biases).
-    Activity regularizers are left alone. Nested models are handled.
+    gets ``regularizer``; bias, normalization (``gamma``/``beta``) and any
+    other weight regularizers (``embeddings_regularizer``, ...) are removed,
+    so the result carries exactly one kind of penalty (deck 004: weight
+    decay is usually not applied to biases). Activity regularizers are left
+    alone. Nested models are handled, and so are wrapped layers
+    (``kreg.layers.WeightNoise``, ``TimeDistributed``, ``Bidirectional``,
+    an RNN's cell): the rule holds for every trainable variable of the copy,
+    and ``apply(model, None)`` leaves no weight penalty at all.
 
     Args:
         model: a built ``keras.Model`` (Sequential or Functional).
@@ -308,36 +312,77 @@ def apply(model, regularizer, *, include="kernels"):
     if regularizer is not None and not callable(regularizer):
         raise invalid("regularizer", regularizer, "a keras Regularizer or None", exc=TypeError)
 
-    def clone_function(layer):
-        config = layer.get_config()
-        for key in _KERNEL_KEYS:
-            if key in config:
-                config[key] = keras.regularizers.serialize(_fresh(regularizer))
-        for key in _BIAS_KEYS:
-            if key in config:
-                config[key] = (
-                    keras.regularizers.serialize(_fresh(regularizer))
-                    if include == "kernels_and_biases"
-                    else None
+    def rewrite(config):
+        """Set every weight regularizer in a layer config, descending into wrapped layers' configs."""
+        if isinstance(config, list):
+            return [rewrite(c) for c in config]
+        if not isinstance(config, dict):
+            return config
+        out = {}
+        for key, value in config.items():
+            if key in _KERNEL_KEYS:
+                out[key] = keras.regularizers.serialize(_fresh(regularizer))
+            elif key in _BIAS_KEYS:
+                out[key] = (
+                    keras.regularizers.serialize(_fresh(regularizer)) if include == "kernels_and_biases" else None
                 )
-        for key in _NORM_KEYS:
-            if key in config:
-                config[key] = None
-        new = layer.__class__.from_config(config)
-        if hasattr(new, "kernel_regularizer"):
-            new.kernel_regularizer = _fresh(regularizer)
+            elif key.endswith("_regularizer") and key != "activity_regularizer":
+                out[key] = None  # gamma, beta, embeddings, ...: not the one kind of penalty asked for
+            else:
+                # a wrapper's "layer" / "backward_layer" / an RNN's "cell" is a nested layer config
+                out[key] = rewrite(value)
+        return out
+
+    def clone_function(layer):
+        new = layer.__class__.from_config(rewrite(layer.get_config()))
+        for sub in _sublayers(new):
+            # a plain attribute (an RNN's is a read-only property that forwards to its cell)
+            if hasattr(sub, "kernel_regularizer") and not isinstance(
+                    getattr(type(sub), "kernel_regularizer", None), property):
+                sub.kernel_regularizer = _fresh(regularizer)
         return new
 
     copy = keras.models.clone_model(model, clone_function=clone_function, recursive=True)
     if not copy.built:  # Sequential without an Input: build from the original
         copy.build(model.inputs[0].shape if model.inputs else None)
     copy.set_weights(model.get_weights())
-    # Layers that create a kernel but don't read `kernel_regularizer` in build:
-    # attach the penalty to the variable itself (trained, not serialized).
-    for v in kernels(copy):
-        if getattr(v, "regularizer", None) is None and regularizer is not None:
-            v.regularizer = _fresh(regularizer)
+    # The variables are what Keras reads (``model.losses`` sums ``v.regularizer(v)`` over the trainable
+    # weights). Enforce the rule on them, so that layers which keep a regularizer outside their config
+    # (or create a kernel without reading ``kernel_regularizer``) carry exactly the one penalty asked for.
+    kernel_ids = {id(v) for v in kernels(copy)}
+    for v in copy.trainable_weights:
+        if id(v) in kernel_ids:
+            wanted = regularizer
+        elif include == "kernels_and_biases" and _is_bias(v):
+            wanted = regularizer
+        else:
+            wanted = None
+        current = getattr(v, "regularizer", None)
+        if wanted is None:
+            if current is not None:
+                v.regularizer = None
+        elif current is None or current.get_config() != wanted.get_config() or type(current) is not type(wanted):
+            v.regularizer = _fresh(wanted)
     return copy
+
+
+def _is_bias(variable):
+    name = variable.path.split("/")[-1] if getattr(variable, "path", None) else variable.name
+    return name.endswith("bias")
+
+
+def _sublayers(layer):
+    """``layer`` and the layers it wraps (``Wrapper.layer``, ``Bidirectional``'s two, an RNN's cell)."""
+    out, stack = [], [layer]
+    while stack:
+        cur = stack.pop()
+        if not isinstance(cur, keras.layers.Layer) or any(cur is o for o in out):
+            continue
+        out.append(cur)
+        for attr in ("layer", "forward_layer", "backward_layer", "cell"):
+            stack.append(getattr(cur, attr, None))
+        stack.extend(getattr(cur, "cells", None) or [])
+    return out
 
 
 def _to_float(x):

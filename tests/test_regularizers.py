@@ -428,3 +428,57 @@ def test_deck000_logistic_regression_matches_torch(momentum):
         assert np.abs(decoupled - oracle).max() > 1e-3
     assert np.abs(oracle - np.concatenate([w0.ravel(), b0])).max() > 1e-2
 
+
+
+# ---------------------------------------------------------------- apply through wrappers (issue 14, defect 3)
+
+
+def _wrapped():
+    from kreg.layers import WeightNoise
+
+    keras.utils.set_random_seed(2)
+    l1 = dict(kernel_regularizer=R.L1(1.0), bias_regularizer=R.L1(1.0))
+    return keras.Sequential([
+        keras.Input((3, 4)),
+        keras.layers.TimeDistributed(keras.layers.Dense(4, **l1)),
+        keras.layers.Bidirectional(keras.layers.SimpleRNN(2, recurrent_regularizer=R.L1(1.0), **l1)),
+        WeightNoise(keras.layers.Dense(3, **l1), stddev=0.1, seed=0),
+        keras.layers.Dense(1),
+    ])
+
+
+def _np_kernels_and_biases(model):
+    out = {"kernel": [], "bias": []}
+    for v in model.trainable_weights:
+        kind = "kernel" if v.path.endswith("kernel") else "bias"
+        out[kind].append(np.asarray(keras.ops.convert_to_numpy(v.value), np.float64))
+    return out
+
+
+def test_apply_reaches_wrapped_layers(tmp_path):
+    model = _wrapped()
+    assert R.penalty(model) > 0
+    stripped = R.apply(model, None)
+    assert R.penalty(stripped) == 0.0  # was 10.93 in the issue's probe
+    assert float(sum(keras.ops.convert_to_numpy(l) for l in stripped.losses)) == 0.0
+    assert all(getattr(v, "regularizer", None) is None for v in stripped.trainable_weights)
+    copy = R.apply(model, R.L2(0.5))
+    w = _np_kernels_and_biases(model)
+    assert len(w["kernel"]) == 7  # TimeDistributed 1, Bidirectional 2 x 2, WeightNoise 1, Dense 1
+    expected = sum(0.5 * np.square(k).sum() for k in w["kernel"])
+    np.testing.assert_allclose(R.penalty(copy), expected, rtol=1e-5)
+    np.testing.assert_allclose(float(sum(keras.ops.convert_to_numpy(l) for l in copy.losses)), expected, rtol=1e-5)
+    for v in copy.trainable_weights:  # exactly one kind of penalty, none on biases
+        reg = getattr(v, "regularizer", None)
+        assert (reg is not None) == v.path.endswith("kernel"), v.path
+        if reg is not None:
+            assert isinstance(reg, R.L2) and reg.l2 == 0.5, v.path
+    both = R.apply(model, R.L2(0.5), include="kernels_and_biases")
+    expected_both = expected + sum(0.5 * np.square(b).sum() for b in w["bias"])
+    np.testing.assert_allclose(R.penalty(both), expected_both, rtol=1e-5)
+    x = np.random.default_rng(0).normal(size=(4, 3, 4)).astype("float32")
+    np.testing.assert_allclose(copy.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
+    # the wrapped layers' configs carry the new regularizers: a saved copy keeps exactly them
+    for m, value in ((copy, expected), (stripped, 0.0)):
+        m.save(tmp_path / "w.keras")
+        np.testing.assert_allclose(R.penalty(keras.saving.load_model(tmp_path / "w.keras")), value, rtol=1e-5)

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import importlib
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 _SUBMODULES = ("callbacks", "data", "layers", "lesson", "models", "plots", "regularizers", "schedules")
 

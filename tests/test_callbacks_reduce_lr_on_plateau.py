@@ -234,7 +234,7 @@ def test_bad_arguments(kwargs, message):
     "kwargs, message",
     [
         (dict(eps=-1.0), "Received: eps=-1.0"),
-        (dict(threshold=-1.0), "Received: min_delta=-1.0"),
+        (dict(threshold=-1.0), "Invalid value received for argument `threshold`. Expected a float in [0.0, inf]. Received: threshold=-1.0"),
         (dict(threshold_mode="relative"), "Received: threshold_mode='relative'"),
         (dict(min_lr=[0.1, 0.2]), "Received: min_lr=[0.1, 0.2]"),
         (dict(mode="maximize"), "Received: mode='maximize'"),

@@ -182,6 +182,7 @@ class ReduceLROnPlateau(AutoModeMixin, keras.callbacks.Callback):
         patience, verbose, mode, min_delta=threshold, cooldown, min_lr,
         threshold_mode, semantics="torch")`` with ``eps`` set.
         """
+        check_float("threshold", threshold, low=0.0)  # under torch's name, before it becomes min_delta
         cb = cls(
             monitor=monitor, factor=factor, patience=patience, verbose=verbose, mode=mode,
             min_delta=threshold, cooldown=cooldown, min_lr=min_lr, threshold_mode=threshold_mode,

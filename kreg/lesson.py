@@ -461,8 +461,19 @@ class Run:
     """One execution of a lesson: data, replicates, metrics, claims, figures, results."""
 
     def __init__(self, lesson, args):
-        import keras
+        import contextlib
 
+        from kreg.data.datasets import _quiet_tensorflow
+
+        # Keras's set_random_seed imports TensorFlow (for tf.data's seed) whenever it is installed, and
+        # TensorFlow 2.21 prints absl/oneDNN/CUDA-stub lines from C++ at import that no environment
+        # variable silences: under JAX or PyTorch, keep them out of the lesson's console.
+        quiet = _quiet_tensorflow() if os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow" \
+            else contextlib.nullcontext()
+        with quiet:
+            import keras
+
+            keras.utils.set_random_seed(args.seed)
         self.lesson = lesson
         self.args = args
         self.keras = keras

@@ -56,7 +56,6 @@ def _args(p):
                    help="fraction of training labels replaced by random classes")
     p.add_argument("--widths", type=int, nargs="+", default=None,
                    help=f"hidden widths (default {' '.join(map(str, DEFAULT_WIDTHS))})")
-    p.add_argument("--seeds", type=int, default=3, help="initializations averaged per width")
     p.add_argument("--learning-rate", type=float, default=0.01, help="Adam learning rate")
     p.add_argument("--batch-size", type=int, default=100, help="mini-batch size")
     p.add_argument("--fit-tol", type=float, default=0.01,
@@ -71,6 +70,8 @@ LESSON = Lesson(
     fallback="mnist1d",
     epochs=300,
     quick_train=200,
+    seeds=3,  # initializations averaged per width (the harness's --seeds)
+    quick_seeds=1,
     reference="Nakkiran et al. 2019 (model-wise double descent with label noise); MNIST-1D as in "
     "Greydanus's mnist1d and Understanding Deep Learning notebook 8.3",
     add_arguments=_args,
@@ -84,8 +85,6 @@ def _check(args):
         raise bad_flag("label-noise", args.label_noise, "a float in [0, 1)")
     if args.widths is not None and (len(args.widths) < 3 or min(args.widths) < 1):
         raise bad_flag("widths", args.widths, "at least 3 positive integers")
-    if args.seeds < 1:
-        raise bad_flag("seeds", args.seeds, "a positive integer")
     if not args.learning_rate > 0:
         raise bad_flag("learning-rate", args.learning_rate, "a positive float")
     if args.batch_size < 1:
@@ -105,7 +104,7 @@ def main(argv=None):
     from kreg.data import corrupt_labels
 
     widths = sorted(set(args.widths or run.pick(DEFAULT_WIDTHS, QUICK_WIDTHS)))
-    seeds = run.pick(args.seeds, 1)
+    seeds = run.n_seeds
     data = run.load_data(n_train=run.pick(args.n_train, LESSON.quick_train), val_fraction=0.0)
     k, shape = data.info.num_classes, data.info.input_shape
     n_in = int(np.prod(shape))

@@ -55,7 +55,7 @@ LESSON = Lesson(
     title="DropConnect vs dropout; mean-weight vs Gaussian vs Monte-Carlo inference",
     decks="000, 002",
     dataset="mnist",
-    fallback="digits",
+    fallback="mnist5k",
     epochs=50,
     reference="Wan et al. 2013 (DropConnect); STAT 453 MLP 784-75-45-10, SGD lr 0.1, batch 256 "
     "(no-dropout test 97.77%, dropout 0.5 test 96.60% on MNIST)",

@@ -58,7 +58,7 @@ LESSON = Lesson(
     title="Model ensembles: seeds, checkpoints of one run, running average of weights",
     decks="004",
     dataset="mnist",
-    fallback="digits",
+    fallback="mnist5k",
     epochs=40,
     reference="deck 004 'Model ensembles' (no reference numbers); STAT 453 MLP 784-75-45-10, SGD lr 0.1 "
     "(single-model test 97.77% after 50 epochs)",

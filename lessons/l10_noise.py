@@ -56,7 +56,7 @@ LESSON = Lesson(
     title="Noise: input noise = ridge for a linear model, weight noise, label smoothing",
     decks="002, 003, 004",
     dataset="mnist",
-    fallback="digits",
+    fallback="mnist5k",
     epochs=50,
     reference="deck 002: E[(w'(x+ε) − y)²] = E[(w'x − y)²] + σ²‖w‖² (ridge with λ = σ²n); "
     "STAT 453 MLP 784-75-45-10, SGD lr 0.1",

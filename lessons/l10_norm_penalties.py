@@ -77,7 +77,7 @@ LESSON = Lesson(
     title="Norm penalties: L2 = weight decay, L2/L1/elastic-net sweeps, smoother boundaries and fits",
     decks="000 §4, 001, 002, 003, 004",
     dataset="mnist",
-    fallback="digits",
+    fallback="mnist5k",
     epochs=60,
     reference="STAT 453 L2-log-reg notebook: λ=2, SGD lr 0.1, 30 epochs; weight_decay=λ and a manual "
     "0.5·λ·(‖w‖²+b²) penalty give identical weights ([1.7546, 1.5997] on its toydata.txt), test 96%",

@@ -46,7 +46,7 @@ LESSON = Lesson(
     title="Batch normalization: Alg. 1 and 2, higher learning rates, scale invariance",
     decks="001, 002, 003",
     dataset="mnist",
-    fallback="digits",
+    fallback="mnist5k",
     epochs=50,
     reference="STAT 453 L11 batchnorm notebook: MLP 784-75-45-10, BN after each hidden Linear (bias=False), "
     "SGD lr 0.1, batch 256, 50 epochs: test 97.77% (no BN: 97.77%)",

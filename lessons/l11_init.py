@@ -57,7 +57,7 @@ LESSON = Lesson(
     title="Weight initialization: zero-init symmetry, activation/gradient std per layer, tiny init stalls",
     decks="001, 002",
     dataset="mnist",
-    fallback="digits",
+    fallback="mnist5k",
     epochs=50,
     reference="STAT 453 L11 notebooks, MLP 784-75-45-10 ReLU, SGD lr 0.1, batch 256: N(0, 0.001) init "
     "stuck ~11% for ~10 epochs, test 96.80%; Kaiming-uniform init test 97.63%",

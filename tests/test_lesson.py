@@ -338,3 +338,23 @@ def test_notebook_kernel_ignores_its_own_argv(monkeypatch):
     monkeypatch.setattr("sys.argv", ["/x/ipykernel_launcher.py", "-f", "/tmp/kernel.json"])
     monkeypatch.setenv("KREG_ARGS", "--seeds 3")
     assert _rep_lesson().parse().seeds == 3
+
+
+@pytest.mark.skipif(keras.backend.backend() == "tensorflow", reason="TensorFlow's own logs are expected there")
+def test_console_has_no_tensorflow_lines(tmp_path):
+    """Under JAX or PyTorch a lesson's start prints no absl/oneDNN/CUDA-stub lines (Keras imports TF to seed it)."""
+    import subprocess
+    import sys
+
+    code = ("from kreg.lesson import Lesson\n"
+            "run = Lesson('l96', title='t', decks='0', dataset='digits', fallback='digits').start("
+            f"['--quick', '--out', {str(tmp_path)!r}])\n"
+            "import sys; assert 'tensorflow' in sys.modules  # imported, but quietly\n"
+            "run.finish()\n")
+    env = dict(os.environ, KERAS_BACKEND=keras.backend.backend())
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    noise = [line for line in (proc.stdout + proc.stderr).splitlines()
+             if "absl" in line or "oneDNN" in line or "cuda" in line.lower() or line.startswith(("I0000", "W0000"))]
+    assert not noise, noise

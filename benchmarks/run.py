@@ -14,7 +14,10 @@ Benchmarks (each also runs alone: ``KERAS_BACKEND=jax python benchmarks/layers.p
 - ``layers``: kreg's layers vs the Keras built-ins (train step and
   inference, batch 256, STAT 453 MLP and a small CNN), PASS/MISS per target;
 - ``lesson_cost``: one epoch of the l10_dropout setting under each backend
-  vs a hand-written PyTorch loop, and kreg's lesson harness vs plain ``fit``.
+  vs a hand-written PyTorch loop, and kreg's lesson harness vs plain ``fit``;
+- ``mnist_scale`` (not in the default list: it runs every lesson, tens of
+  minutes per backend; ``--only mnist_scale``): each lesson's peak RSS and
+  time on MNIST-sized data, written to ``lessons-<device>-<date>.json``.
 
 Usage::
 
@@ -46,7 +49,12 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 RESULTS = HERE / "results"
 BACKENDS = ("tensorflow", "jax", "torch")
-BENCHMARKS = ("layers", "lesson_cost")
+BENCHMARKS = ("layers", "lesson_cost", "mnist_scale")
+DEFAULT_BENCHMARKS = ("layers", "lesson_cost")  # mnist_scale runs every lesson: asked for by name
+RESULT_NAMES = {"mnist_scale": "lessons"}  # file-name stem when it is not the benchmark's name
+NOTES = {"mnist_scale": "peak RSS and wall time of each lesson's short run on MNIST-sized data; "
+                        "extrapolated times are labelled as such (see settings.extrapolation)"}
+TIMEOUTS = {"mnist_scale": 18 * 600 + 600}  # default seconds per backend when --timeout is not given
 
 
 # ---------------------------------------------------------------- shared helpers
@@ -291,7 +299,7 @@ def _bench_module(bench):
 
 
 def result_path(bench, device, date, out_dir=RESULTS):
-    return Path(out_dir) / f"{bench}-{slug(device)}-{date}.json"
+    return Path(out_dir) / f"{RESULT_NAMES.get(bench, bench)}-{slug(device)}-{date}.json"
 
 
 def write_results(bench, per_backend, *, settings, out_dir=RESULTS, started=None):
@@ -306,8 +314,9 @@ def write_results(bench, per_backend, *, settings, out_dir=RESULTS, started=None
         "machine": mach,
         "settings": settings,
         "loadavg_end": loadavg(),
-        "note": "ratios are A/B times measured interleaved in one process (median of per-repeat ratios); "
-                "absolute times depend on the machine and its load (see loadavg per backend)",
+        "note": NOTES.get(bench, "ratios are A/B times measured interleaved in one process (median of "
+                                 "per-repeat ratios); absolute times depend on the machine and its load "
+                                 "(see loadavg per backend)"),
         "backends": per_backend,
     }
     return write_json_atomic(result_path(bench, device, started.strftime("%Y-%m-%d"), out_dir), doc)
@@ -319,9 +328,10 @@ def main(argv=None):
                    help="space- or comma-separated backends (default: all three)")
     p.add_argument("--quick", action="store_true", help="tiny setting (smoke test; numbers meaningless)")
     p.add_argument("--repeats", type=int, default=None, help="timed repeats per case (default per benchmark)")
-    p.add_argument("--only", nargs="+", choices=BENCHMARKS, default=list(BENCHMARKS))
+    p.add_argument("--only", nargs="+", choices=BENCHMARKS, default=list(DEFAULT_BENCHMARKS))
     p.add_argument("--out", type=Path, default=RESULTS, help="folder for the JSON results")
-    p.add_argument("--timeout", type=int, default=1800, help="seconds per backend and benchmark")
+    p.add_argument("--timeout", type=int, default=None,
+                   help="seconds per backend and benchmark (default 1800; mnist_scale 11400)")
     args = p.parse_args(argv)
     backends = [b for b in re.split(r"[,\s]+", args.backends) if b]
     bad = [b for b in backends if b not in BACKENDS]
@@ -337,7 +347,7 @@ def main(argv=None):
         for backend in backends:
             print(f"-- {bench} / {backend} ...", flush=True)
             per_backend[backend] = run_backend(bench, backend, quick=args.quick, repeats=args.repeats,
-                                               timeout=args.timeout)
+                                               timeout=args.timeout or TIMEOUTS.get(bench, 1800))
             failed |= "error" in per_backend[backend]
         print(f"\n== {bench}")
         print(summarize(bench, per_backend))

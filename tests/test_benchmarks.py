@@ -66,3 +66,118 @@ def test_lesson_cost_quick(tmp_path):
 def test_run_rejects_unknown_backend():
     with pytest.raises(SystemExit):
         bench_run.main(["--backends", "theano", "--only", "layers"])
+
+
+# ------------------------------------------------------------------ mnist_scale (no lesson runs, no network)
+import mnist_scale  # noqa: E402
+import numpy as np  # noqa: E402
+
+from kreg.data import load, read_idx  # noqa: E402
+
+
+def _digits(n, seed=0):
+    rng = np.random.default_rng(seed)
+    x = np.zeros((n, 28, 28), np.uint8)
+    x[:, 4:24, 4:24] = rng.integers(0, 256, (n, 20, 20), dtype=np.uint8)
+    return x, (np.arange(n) % 10).astype(np.uint8)
+
+
+def test_mnist_scale_idx_round_trip(tmp_path):
+    xs, ys = _digits(20)
+    xts, yts = _digits(10, seed=1)
+    info = mnist_scale.make_mnist_dir(tmp_path, n_train=60, n_test=25, source=(xs, ys, xts, yts))
+    folder = tmp_path / "mnist"
+    assert info["n_train"] == 60 and info["n_test"] == 25
+    assert sorted(p.name for p in folder.iterdir()) == sorted(mnist_scale.IDX_NAMES.values())
+    x = read_idx(folder / "train-images-idx3-ubyte")
+    y = read_idx(folder / "train-labels-idx1-ubyte")
+    assert x.shape == (60, 28, 28) and x.dtype == np.uint8 and y.shape == (60,)
+    # tiled copies are shifted, never identical; every label comes from its source image's label
+    assert len(np.unique(x.reshape(60, -1), axis=0)) == 60
+    assert np.array_equal(np.bincount(y, minlength=10), np.full(10, 6))
+    # kreg.data.load reads exactly these files for "mnist" (no fallback, no network)
+    ds = load("mnist", data_dir=tmp_path, offline=True, fallback=None, val_fraction=0.0, verbose=False)
+    assert ds.info.name == "mnist" and "IDX" in ds.info.source and ds.sizes() == {"train": 60, "val": 0, "test": 25}
+    np.testing.assert_array_equal(ds.x_train[..., 0], x.astype(np.float32) / 255.0)
+    np.testing.assert_array_equal(ds.y_test, read_idx(folder / "t10k-labels-idx1-ubyte"))
+    # deterministic for a seed, different for another
+    again, _ = mnist_scale.tile_shifted(xs, ys, 60)
+    other, _ = mnist_scale.tile_shifted(xs, ys, 60, seed=1)
+    assert np.array_equal(again, x) and not np.array_equal(other, x)
+
+
+def test_mnist_scale_shift_is_a_translation():
+    x = np.zeros((1, 28, 28), np.uint8)
+    x[0, 10, 12] = 255
+    out, _ = mnist_scale.tile_shifted(x, np.zeros(1, np.uint8), 25)
+    where = {tuple(np.argwhere(img)[0] - (10, 12)) for img in out}
+    assert where == {(dy, dx) for dy in range(-2, 3) for dx in range(-2, 3)}  # every offset once
+    with pytest.raises(ValueError, match="distinct shifts"):
+        mnist_scale.tile_shifted(x, np.zeros(1, np.uint8), 26)
+    with pytest.raises(ValueError, match="uint8"):
+        mnist_scale.write_idx(Path("unused"), np.zeros(3, np.float32))
+
+
+def test_mnist_scale_default_record_and_extrapolation(tmp_path, monkeypatch):
+    runs = tmp_path / "runs"
+    assert mnist_scale.default_offline_record("l10_dropout", "jax", runs) is None
+    sizes = {"mnist": {"used": "mnist5k", "sizes": {"train": 3600, "val": 400, "test": 1000}}}
+    (runs / "verdicts").mkdir(parents=True)
+    (runs / "verdicts" / "l10_dropout.jax.json").write_text(json.dumps({"wall_time_s": 120.0, "dataset": sizes}))
+    rec = mnist_scale.default_offline_record("l10_dropout", "jax", runs)
+    assert rec["wall_s"] == 120.0 and rec["from"].endswith("l10_dropout.jax.json")
+    scale = {"mnist": {"used": "mnist", "sizes": {"train": 54000}}}
+    assert mnist_scale.extrapolate(120.0, scale, rec["datasets"])[:2] == (1800.0, 15.0)
+    assert mnist_scale.extrapolate(None, scale, None) == (None, None, mnist_scale.NO_DEFAULT)
+    assert mnist_scale.extrapolate(50.0, {"mnist1d": {"used": "mnist1d"}}, {})[:2] == (50.0, 1.0)
+    # a results.json counts only when it is a default run (no --quick, default epochs and seeds)
+    d = mnist_scale.lesson_defaults("l10_dropout")
+    res = runs / "l12_x" / "jax"
+    res.mkdir(parents=True)
+    doc = {"wall_time_s": 9.0, "config": {"quick": False, "epochs": d["epochs"], "seeds": d["seeds"]},
+           "dataset": {"mnist": {"name": "mnist5k", "fallback_reason": "offline", "sizes": {"train": 3600}}}}
+    monkeypatch.setattr(mnist_scale, "lesson_defaults", lambda lesson: d)
+    (res / "results.json").write_text(json.dumps(doc))
+    assert mnist_scale.default_offline_record("l12_x", "jax", runs)["wall_s"] == 9.0
+    (res / "results.json").write_text(json.dumps(doc | {"config": doc["config"] | {"epochs": 1}}))
+    assert mnist_scale.default_offline_record("l12_x", "jax", runs) is None
+    (res / "results.json").write_text(json.dumps(doc | {"config": doc["config"] | {"quick": True}}))
+    assert mnist_scale.default_offline_record("l12_x", "jax", runs) is None
+
+
+def test_mnist_scale_table():
+    entry = {"lesson": "l10_more_data", "backend": "jax", "status": "over_cap", "peak_rss_mb": 8200.0,
+             "within_budget": False, "rss_note": "over the cap (killed at 8.0 GB)", "short_run_wall_s": 40.0,
+             "default_offline_wall_s": None, "extrapolated_full_mnist_wall_s": None,
+             "datasets": {"mnist": {"used": "mnist"}}}
+    result = {"backend": "jax", "device": "cpu", "loadavg_start": None, "loadavg_end": None,
+              "settings": {"data": "x", "budget_gb": 3.0}, "lessons": {"l10_more_data": entry}}
+    text = mnist_scale.table(result)
+    assert "killed at 8.0 GB" in text and "over the 3 GB budget: l10_more_data" in text and "extrapolated" in text
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--backends", "theano"], "unknown backend"),
+    (["--lessons", "l99_nothing"], "unknown lesson"),
+    (["--timeout", "0"], "--timeout"),
+    (["--cap-gb", "-1"], "--cap-gb"),
+    (["--budget-gb", "9"], "--budget-gb"),
+    (["--backend", "jax", "--backends", "torch"], "not both"),
+    (["--data-seed", "-3"], "--data-seed"),
+])
+def test_mnist_scale_rejects_bad_arguments(argv, message, capsys):
+    with pytest.raises(SystemExit) as e:
+        mnist_scale.main(argv)
+    assert e.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_mnist_scale_arguments_and_registration():
+    args = mnist_scale.parse(["--backends", "jax,torch", "--lessons", "l10_dropout.py"])
+    assert args.backend_list == ["jax", "torch"] and args.lesson_list == ["l10_dropout"]
+    assert mnist_scale.parse([]).lesson_list == mnist_scale.all_lessons() and len(mnist_scale.all_lessons()) >= 18
+    cmd = mnist_scale.lesson_cmd("l10_dropout", "jax", Path("o"))
+    assert {"--seeds", "--epochs", "--verbose"} <= set(cmd) and cmd[cmd.index("--epochs") + 1] == "1"
+    env = mnist_scale.lesson_env("jax", Path("/d"))
+    assert env["KREG_DATA_DIR"] == "/d" and env["KREG_OFFLINE"] == "1" and env["KERAS_BACKEND"] == "jax"
+    assert "mnist_scale" in bench_run.BENCHMARKS and "mnist_scale" not in bench_run.DEFAULT_BENCHMARKS
+    assert bench_run.result_path("mnist_scale", "Intel Xeon", "2026-01-01").name == "lessons-intel-xeon-2026-01-01.json"

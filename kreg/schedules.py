@@ -275,17 +275,25 @@ class Scaled(_Schedule):
 
     ``scale`` is a ``keras.Variable`` (made from a float when a float is
     passed). Callbacks change it with ``scale.assign(...)`` between steps; a
-    Python float would be frozen into the compiled train step. Under JAX a
-    variable read inside the compiled step must belong to the train state:
-    :class:`kreg.callbacks.ReduceLROnPlateau` therefore creates the scale with
-    ``optimizer.add_variable`` before passing it here.
+    Python float would be frozen into the compiled train step.
 
-    ``get_config`` stores the *current* value of the scale, so a saved model
-    resumes with the reduced learning rate.
+    The scale belongs to the schedule: it is a plain, non-trainable,
+    float32 variable that nothing tracks. It is not one of the optimizer's
+    variables (not in ``optimizer.variables``, so not in an optimizer
+    checkpoint and not part of JAX's train state). Two consequences:
+
+    - Under JAX the compiled train step reads it as a constant, so after
+      ``scale.assign(...)`` the train function must be rebuilt
+      (``model.make_train_function(force=True)``);
+      :class:`kreg.callbacks.ReduceLROnPlateau` does this after a reduction.
+    - ``get_config`` stores the *current* value of the scale, so a model
+      saved to a ``.keras`` file resumes with the reduced learning rate; a
+      checkpoint of the optimizer's variables alone does not hold it.
 
     Args:
         schedule: the inner ``LearningRateSchedule`` (or its config dict).
-        scale: initial scale (float > 0) or a scalar ``keras.Variable``.
+        scale: initial scale (float > 0) or a scalar float ``keras.Variable``
+            whose value is finite and > 0 (used as is, not copied).
         name: optional name.
 
     Example:
@@ -302,6 +310,12 @@ class Scaled(_Schedule):
         if not isinstance(schedule, _Schedule):
             raise invalid("schedule", schedule, "a keras.optimizers.schedules.LearningRateSchedule", exc=TypeError)
         if isinstance(scale, keras.Variable):
+            expected = "a float > 0, or a scalar float keras.Variable with a finite value > 0"
+            if tuple(scale.shape) != () or not keras.backend.is_float_dtype(scale.dtype):
+                raise invalid("scale", scale, expected)
+            value = float(ops.convert_to_numpy(scale))
+            if not (value > 0 and value < float("inf")):
+                raise invalid("scale", scale, expected)
             self.scale = scale
         else:
             check_float("scale", scale, low=0.0, low_inclusive=False)

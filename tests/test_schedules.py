@@ -151,12 +151,37 @@ def test_keras_save_load_with_schedule(tmp_path):
         (lambda: PiecewiseConstant([5], [1.0], steps_per_epoch=1), "argument `values`"),
         (lambda: Scaled(0.1), "argument `schedule`"),
         (lambda: Scaled(StepDecay(0.1, step_size=2, steps_per_epoch=1), 0.0), "Received: scale=0.0"),
+        # issue 14, defect 14: a variable's value is checked like a float's
+        (lambda: Scaled(StepDecay(0.1, step_size=2, steps_per_epoch=1), keras.Variable(-1.0)), "argument `scale`"),
+        (lambda: Scaled(StepDecay(0.1, step_size=2, steps_per_epoch=1), keras.Variable(-1.0)), "value=-1.0"),
+        (lambda: Scaled(StepDecay(0.1, step_size=2, steps_per_epoch=1), keras.Variable([1.0, 2.0])), "argument `scale`"),
+        (lambda: Scaled(StepDecay(0.1, step_size=2, steps_per_epoch=1), keras.Variable(2, dtype="int32", trainable=False)), "argument `scale`"),
+        (lambda: Scaled(StepDecay(0.1, step_size=2, steps_per_epoch=1), keras.Variable(float("nan"))), "argument `scale`"),
     ],
 )
 def test_bad_arguments(make, message):
     with pytest.raises((ValueError, TypeError)) as err:
         make()
     assert message in str(err.value)
+
+
+def test_scaled_scale_is_the_schedules_own_variable_not_an_optimizer_variable(tmp_path):
+    # issue 14, defect 15: the docstring said ReduceLROnPlateau makes the scale with
+    # optimizer.add_variable; it is a plain untracked variable of the schedule, missing from
+    # optimizer checkpoints, and saved through the schedule's config instead
+    doc = " ".join(Scaled.__doc__.split())
+    assert "add_variable" not in doc
+    assert "not one of the optimizer's variables" in doc
+    lr = Scaled(StepDecay(0.1, step_size=1, steps_per_epoch=1), 0.5)
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.SGD(lr), loss="mse")
+    model.fit(np.ones((4, 2)), np.ones((4, 1)), epochs=1, verbose=0)
+    assert all(v is not lr.scale for v in model.optimizer.variables)
+    lr.scale.assign(0.25)
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras")
+    config = loaded.optimizer.get_config()["learning_rate"]
+    assert config["registered_name"] == "kreg>Scaled" and config["config"]["scale"] == 0.25
 
 
 def test_public_names():

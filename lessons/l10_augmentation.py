@@ -128,7 +128,7 @@ def main(argv=None):
     args = run.args
     # default subset: 1000 of the lecture's 54k training images, 100 of the small embedded fallbacks;
     # under --quick (and no --n-train) the harness's quick_train applies
-    default_n = {"mnist": 1000, "fashion_mnist": 1000, "digits": 100, "mnist1d": 100, "toy2d": 100, "sine": 100}
+    default_n = {"mnist": 1000, "fashion_mnist": 1000, "mnist5k": 1000, "digits": 100, "mnist1d": 100, "toy2d": 100, "sine": 100}
     data = run.load_data(n_train=args.n_train if args.n_train is not None else (None if run.quick else default_n))
     if run.quick:  # smoke run: val/test cut to the training-set size, so JAX compiles one evaluation shape
         m = len(data.x_train)

@@ -95,7 +95,7 @@ def main(argv=None):
     args = run.args
     # default subset: 1000 of the lecture's 54k training images, 500 of the small embedded fallbacks;
     # under --quick (and no --n-train) the harness's quick_train applies
-    default_n = {"mnist": 1000, "fashion_mnist": 1000, "digits": 500, "mnist1d": 500, "toy2d": 500, "sine": 500}
+    default_n = {"mnist": 1000, "fashion_mnist": 1000, "mnist5k": 1000, "digits": 500, "mnist1d": 500, "toy2d": 500, "sine": 500}
     data = run.load_data(n_train=args.n_train if args.n_train is not None else (None if run.quick else default_n))
     shape, k, hidden = data.info.input_shape, data.info.num_classes, tuple(args.hidden)
     y_random, _ = corrupt_labels(data.y_train, 1.0, k, seed=run.seed)

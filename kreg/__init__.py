@@ -11,6 +11,7 @@ and a lesson can still choose its backend from the command line):
 - ``kreg.callbacks``: EarlyStopping, ReduceLROnPlateau (also on a schedule),
   LearningCurves, WeightAveraging;
 - ``kreg.schedules``: the lectures' exponential and step decays;
+- ``kreg.initializers``: PyTorch's default ``nn.Linear`` initialization;
 - ``kreg.data``: datasets with offline fallbacks, augmentation, label noise;
 - ``kreg.models``: the lectures' architectures;
 - ``kreg.plots``: the lessons' figures;
@@ -32,7 +33,7 @@ import importlib
 
 __version__ = "0.2.0"
 
-_SUBMODULES = ("callbacks", "data", "layers", "lesson", "models", "plots", "regularizers", "schedules")
+_SUBMODULES = ("callbacks", "data", "initializers", "layers", "lesson", "models", "plots", "regularizers", "schedules")
 
 # top-level name -> sub-module that defines it
 _EXPORTS = {
@@ -57,6 +58,9 @@ _EXPORTS = {
     "ExponentialDecay": "schedules",
     "PiecewiseConstant": "schedules",
     "StepDecay": "schedules",
+    # initializers
+    "TorchLinearKernel": "initializers",
+    "TorchLinearBias": "initializers",
     # data and models
     "load": "data",
     "mlp": "models",
@@ -67,8 +71,8 @@ __all__ = ["__version__", "register_all", *_SUBMODULES, *_EXPORTS]
 
 
 def register_all():
-    """Import every kreg sub-package with serializable objects (layers, regularizers, schedules)."""
-    for name in ("layers", "regularizers", "schedules", "callbacks"):
+    """Import every kreg sub-package with serializable objects (layers, regularizers, schedules, initializers)."""
+    for name in ("layers", "regularizers", "schedules", "callbacks", "initializers", "models"):
         importlib.import_module(f"kreg.{name}")
 
 

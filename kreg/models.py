@@ -11,18 +11,69 @@ from __future__ import annotations
 
 import keras
 
-from kreg._validation import check_float, check_int, invalid
+import math
 
-__all__ = ["mlp", "cnn", "softmax_regression", "compile_classifier", "STAT453_HIDDEN"]
+from kreg._validation import check_choice, check_float, check_int, invalid
+
+__all__ = ["mlp", "cnn", "softmax_regression", "compile_classifier", "STAT453_HIDDEN", "INITS"]
 
 #: The STAT 453 L10-L12 notebooks' MLP: 784-75-45-10 with ReLU.
 STAT453_HIDDEN = (75, 45)
 
+#: Values of the builders' ``init`` argument: ``"keras"`` (Keras's defaults: Glorot-uniform kernels,
+#: zero biases) or ``"torch"`` (PyTorch's ``nn.Linear``/``nn.Conv2d`` defaults: kernels and biases
+#: ``U(±1/sqrt(fan_in))``, see :mod:`kreg.initializers`), as the STAT 453 notebooks train.
+INITS = ("keras", "torch")
+
+
+def _is_positive_int(v):
+    return isinstance(v, int) and not isinstance(v, bool) and v > 0
+
+
+def _check_positive_ints(name, value, what, *, ranks=None):
+    ok = isinstance(value, (tuple, list)) and len(value) > 0 and all(_is_positive_int(v) for v in value)
+    if ok and ranks is not None and len(value) not in ranks:
+        ok = False
+    if not ok:
+        raise invalid(name, value, what)
+    return tuple(value)
+
+
+def _check_input_shape(input_shape, ranks=None, what=None):
+    what = what or "a tuple of positive integers, the shape of one example, e.g. (28, 28, 1)"
+    return _check_positive_ints("input_shape", input_shape, what, ranks=ranks)
+
 
 def _check_hidden(hidden):
-    if isinstance(hidden, int) or not all(isinstance(h, int) and not isinstance(h, bool) and h > 0 for h in hidden):
-        raise invalid("hidden", hidden, "a sequence of positive integers")
-    return tuple(hidden)
+    if isinstance(hidden, (tuple, list)) and len(hidden) == 0:
+        return ()
+    return _check_positive_ints("hidden", hidden, "a sequence of positive integers")
+
+
+def _check_callable(name, value, what):
+    if value is not None and not callable(value):
+        raise invalid(name, value, what, exc=TypeError)
+    return value
+
+
+def _check_activation(activation):
+    try:
+        keras.activations.get(activation)
+    except (ValueError, TypeError) as err:
+        raise invalid("activation", activation, "a Keras activation name or callable") from err
+    return activation
+
+
+def _init_kwargs(init, fan_in, bias=True):
+    """Initializer arguments of one layer for ``init`` (empty for Keras's defaults)."""
+    if init == "keras":
+        return {}
+    from kreg.initializers import TorchLinearBias, TorchLinearKernel
+
+    kwargs = {"kernel_initializer": TorchLinearKernel()}
+    if bias:
+        kwargs["bias_initializer"] = TorchLinearBias(fan_in)
+    return kwargs
 
 
 def mlp(
@@ -34,9 +85,10 @@ def mlp(
     dropout=0.0,
     dropout_layer=None,
     batchnorm=False,
-    kernel_initializer="glorot_uniform",
+    kernel_initializer=None,
     kernel_regularizer=None,
     dense_layer=None,
+    init="keras",
     name="mlp",
 ):
     """The STAT 453 multilayer perceptron: Flatten, (Dense, act, Dropout)*, Dense.
@@ -56,28 +108,51 @@ def mlp(
             the STAT 453 batchnorm notebook. ``True`` uses
             ``keras.layers.BatchNormalization``; a callable ``() -> layer``
             lets you pass ``kreg.layers.BatchNorm``.
-        kernel_initializer: initializer for every Dense kernel.
+        kernel_initializer: initializer for every Dense kernel (``None``:
+            Glorot uniform, Keras's default). Only with ``init="keras"``.
         kernel_regularizer: regularizer for every Dense kernel.
         dense_layer: callable ``(units, **kwargs) -> layer`` replacing
-            ``keras.layers.Dense`` for the hidden layers (e.g. DropConnect).
+            ``keras.layers.Dense`` for the hidden layers (e.g. DropConnect);
+            with ``init="torch"`` it also receives ``bias_initializer``.
+        init: ``"keras"`` (Keras's defaults: Glorot-uniform kernels, zero
+            biases) or ``"torch"``, PyTorch's ``nn.Linear`` defaults that the
+            STAT 453 notebooks train with: every kernel and bias
+            ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``, ``fan_in`` the layer's
+            input width (:class:`kreg.initializers.TorchLinearKernel`,
+            :class:`kreg.initializers.TorchLinearBias`).
         name: model name.
     """
+    input_shape = _check_input_shape(input_shape)
     hidden = _check_hidden(hidden)
     num_classes = check_int("num_classes", num_classes, low=1)
+    _check_activation(activation)
     dropout = check_float("dropout", dropout, low=0.0, high=1.0, high_inclusive=False)
+    _check_callable("dropout_layer", dropout_layer, "None or a callable rate -> layer")
+    _check_callable("dense_layer", dense_layer, "None or a callable (units, **kwargs) -> layer")
+    if not isinstance(batchnorm, bool) and not callable(batchnorm):
+        raise invalid("batchnorm", batchnorm, "a bool or a callable () -> layer", exc=TypeError)
+    init = check_choice("init", init, INITS)
+    if init == "torch" and kernel_initializer is not None:
+        raise invalid("kernel_initializer", kernel_initializer,
+                      "None with init='torch' (init sets the kernel and bias initializers)")
+    if kernel_initializer is None and init == "keras":
+        kernel_initializer = "glorot_uniform"
     dense = dense_layer or keras.layers.Dense
     drop = dropout_layer or (lambda rate: keras.layers.Dropout(rate))
-    layers = [keras.Input(tuple(input_shape)), keras.layers.Flatten()]
+    layers = [keras.Input(input_shape), keras.layers.Flatten()]
+    fan_in = math.prod(input_shape)
     for i, units in enumerate(hidden):
+        kwargs = _init_kwargs(init, fan_in, bias=not batchnorm) or {"kernel_initializer": kernel_initializer}
         layers.append(
             dense(
                 units,
                 use_bias=not batchnorm,
-                kernel_initializer=kernel_initializer,
                 kernel_regularizer=kernel_regularizer,
                 name=f"hidden_{i + 1}",
+                **kwargs,
             )
         )
+        fan_in = units
         if batchnorm:
             layers.append(keras.layers.BatchNormalization() if batchnorm is True else batchnorm())
         layers.append(keras.layers.Activation(activation))
@@ -86,21 +161,36 @@ def mlp(
     layers.append(
         keras.layers.Dense(
             num_classes,
-            kernel_initializer=kernel_initializer,
             kernel_regularizer=kernel_regularizer,
             name="logits",
+            **(_init_kwargs(init, fan_in) or {"kernel_initializer": kernel_initializer}),
         )
     )
     return keras.Sequential(layers, name=name)
 
 
-def softmax_regression(input_shape, num_classes=10, *, kernel_regularizer=None, name="softmax_regression"):
-    """Multinomial logistic (softmax) regression: Flatten then one Dense (logits)."""
+def softmax_regression(input_shape, num_classes=10, *, kernel_regularizer=None, init="keras",
+                       name="softmax_regression"):
+    """Multinomial logistic (softmax) regression: Flatten then one Dense (logits).
+
+    Args:
+        input_shape: shape of one example, e.g. ``(28, 28, 1)``.
+        num_classes: units of the output layer (logits).
+        kernel_regularizer: regularizer of the kernel.
+        init: ``"keras"`` (Glorot-uniform kernel, zero bias) or ``"torch"``
+            (``torch.nn.Linear``'s default, ``U(±1/sqrt(fan_in))`` for the
+            kernel and the bias; see :func:`mlp`).
+        name: model name.
+    """
+    input_shape = _check_input_shape(input_shape)
+    num_classes = check_int("num_classes", num_classes, low=1)
+    init = check_choice("init", init, INITS)
     return keras.Sequential(
         [
-            keras.Input(tuple(input_shape)),
+            keras.Input(input_shape),
             keras.layers.Flatten(),
-            keras.layers.Dense(num_classes, kernel_regularizer=kernel_regularizer, name="logits"),
+            keras.layers.Dense(num_classes, kernel_regularizer=kernel_regularizer, name="logits",
+                               **_init_kwargs(init, math.prod(input_shape))),
         ],
         name=name,
     )
@@ -114,27 +204,47 @@ def cnn(
     norm=None,
     dropout=0.0,
     kernel_regularizer=None,
+    init="keras",
     name="cnn",
 ):
     """A small CNN: (Conv3x3, [norm], ReLU, MaxPool2)* then GlobalAveragePool and Dense.
 
-    Pooling is skipped once the feature map is smaller than 4 pixels, so the
+    Pooling is skipped once the feature map is smaller than 8 pixels, so the
     same builder works on 28x28 MNIST and 8x8 digits.
 
     Args:
+        input_shape: ``(height, width)`` or ``(height, width, channels)``.
+        num_classes: units of the output layer (logits).
+        filters: a non-empty sequence of positive integers, the channels of
+            each convolution.
         norm: ``None`` or a callable ``() -> layer`` inserted after each
             convolution (then built without bias), e.g.
             ``lambda: kreg.layers.GroupNorm(4)``.
+        dropout: drop probability before the output layer (0 = none).
+        kernel_regularizer: regularizer of every kernel.
+        init: ``"keras"`` (Glorot-uniform kernels, zero biases) or
+            ``"torch"`` (``torch.nn.Conv2d``/``nn.Linear`` defaults:
+            ``U(±1/sqrt(fan_in))``, ``fan_in = 9 * in_channels`` for a 3x3
+            convolution; see :func:`mlp`).
+        name: model name.
     """
+    input_shape = _check_input_shape(
+        input_shape, ranks=(2, 3), what="(height, width) or (height, width, channels), positive integers")
     num_classes = check_int("num_classes", num_classes, low=1)
+    filters = _check_positive_ints("filters", filters, "a non-empty sequence of positive integers (channels per convolution)")
+    _check_callable("norm", norm, "None or a callable () -> layer")
     dropout = check_float("dropout", dropout, low=0.0, high=1.0, high_inclusive=False)
+    init = check_choice("init", init, INITS)
     if len(input_shape) == 2:
         input_shape = (*input_shape, 1)
     layers = [keras.Input(tuple(input_shape))]
     size = min(input_shape[0], input_shape[1])
+    channels = input_shape[-1]
     for i, f in enumerate(filters):
         layers.append(keras.layers.Conv2D(f, 3, padding="same", use_bias=norm is None,
-                                          kernel_regularizer=kernel_regularizer, name=f"conv_{i + 1}"))
+                                          kernel_regularizer=kernel_regularizer, name=f"conv_{i + 1}",
+                                          **_init_kwargs(init, 9 * channels, bias=norm is None)))
+        channels = f
         if norm is not None:
             layers.append(norm())
         layers.append(keras.layers.Activation("relu"))
@@ -144,7 +254,8 @@ def cnn(
     layers.append(keras.layers.GlobalAveragePooling2D())
     if dropout > 0:
         layers.append(keras.layers.Dropout(dropout))
-    layers.append(keras.layers.Dense(num_classes, kernel_regularizer=kernel_regularizer, name="logits"))
+    layers.append(keras.layers.Dense(num_classes, kernel_regularizer=kernel_regularizer, name="logits",
+                                     **_init_kwargs(init, channels)))
     return keras.Sequential(layers, name=name)
 
 
@@ -155,11 +266,24 @@ def compile_classifier(model, optimizer="sgd", *, learning_rate=0.1, label_smoot
     ``learning_rate``, as in STAT 453). Labels are integer classes; with
     ``label_smoothing > 0`` the one-hot loss is used (Keras's sparse loss has
     no smoothing), so pass one-hot labels then.
+
+    Args:
+        model: the ``keras.Model`` to compile (in place; also returned).
+        optimizer: ``"sgd"`` or a ``keras.optimizers.Optimizer`` instance.
+        learning_rate: float > 0, the learning rate of ``"sgd"``.
+        label_smoothing: float in [0, 1].
+        **compile_kwargs: passed to ``model.compile``.
     """
+    if not isinstance(model, keras.Model):
+        raise invalid("model", model, "a keras.Model", exc=TypeError)
+    label_smoothing = check_float("label_smoothing", label_smoothing, low=0.0, high=1.0)
     if isinstance(optimizer, str):
         if optimizer != "sgd":
             raise invalid("optimizer", optimizer, "'sgd' or a keras.optimizers.Optimizer instance")
+        learning_rate = check_float("learning_rate", learning_rate, low=0.0, low_inclusive=False)
         optimizer = keras.optimizers.SGD(learning_rate=learning_rate)
+    elif not isinstance(optimizer, keras.optimizers.Optimizer):
+        raise invalid("optimizer", optimizer, "'sgd' or a keras.optimizers.Optimizer instance", exc=TypeError)
     if label_smoothing:
         loss = keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=label_smoothing)
         metrics = [keras.metrics.CategoricalAccuracy(name="accuracy")]
@@ -215,7 +339,7 @@ class ParallelMLPs(keras.layers.Layer):
             raise invalid("widths", widths, "a non-empty sequence of positive integers")
         self.widths = list(widths)
         self.num_classes = check_int("num_classes", num_classes, low=1)
-        self.activation = activation
+        self.activation = _check_activation(activation)
         self._act = keras.activations.get(activation)
 
     def build(self, input_shape):
@@ -277,7 +401,8 @@ def width_sweep_mlp(input_shape, num_classes=10, *, widths, activation="relu", n
     labels tiled to ``(batch, len(widths))`` with a from-logits sparse
     cross-entropy and Adam: each member trains as it would alone.
     """
-    return keras.Sequential([keras.Input(tuple(input_shape)), keras.layers.Flatten(),
+    input_shape = _check_input_shape(input_shape)
+    return keras.Sequential([keras.Input(input_shape), keras.layers.Flatten(),
                              ParallelMLPs(widths, num_classes, activation, name="members")], name=name)
 
 

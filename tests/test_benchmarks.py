@@ -145,6 +145,17 @@ def test_mnist_scale_default_record_and_extrapolation(tmp_path, monkeypatch):
     assert mnist_scale.default_offline_record("l12_x", "jax", runs) is None
 
 
+def test_mnist_scale_merges_runs_of_the_same_day(tmp_path):
+    path = tmp_path / "lessons-x-2026-01-01.json"
+    path.write_text(json.dumps({"date": "d0", "settings": {"backends": ["jax"]},
+                                "backends": {"jax": {"lessons": {"a": {"v": 1}, "b": {"v": 1}}}}}))
+    merged, settings = mnist_scale.merge_previous(path, {"jax": {"lessons": {"b": {"v": 2}}},
+                                                         "torch": {"lessons": {"a": {"v": 3}}}}, {"backends": ["x"]})
+    assert merged["jax"]["lessons"] == {"a": {"v": 1}, "b": {"v": 2}} and merged["torch"]["lessons"]["a"]["v"] == 3
+    assert settings["backends"] == ["jax", "torch"] and len(settings["runs"]) == 2
+    assert mnist_scale.merge_previous(tmp_path / "none.json", {"jax": {}}, {}) == ({"jax": {}}, {})
+
+
 def test_mnist_scale_table():
     entry = {"lesson": "l10_more_data", "backend": "jax", "status": "over_cap", "peak_rss_mb": 8200.0,
              "within_budget": False, "rss_note": "over the cap (killed at 8.0 GB)", "short_run_wall_s": 40.0,

@@ -101,8 +101,7 @@ def test_early_stopping(policy):
     _finite(h, "best_value")
 
 
-@pytest.mark.parametrize("semantics", ["keras", "torch"])
-@pytest.mark.parametrize("schedule", [False, True], ids=["float", "schedule"])
+@pytest.mark.parametrize("schedule, semantics", [(False, "keras"), (True, "torch")], ids=["float-keras", "schedule-torch"])
 def test_reduce_lr_on_plateau(policy, schedule, semantics):
     lr = StepDecay(0.05, step_size=10, steps_per_epoch=STEPS) if schedule else 0.05
     model = _model(lr)

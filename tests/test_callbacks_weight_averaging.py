@@ -197,30 +197,38 @@ class StepWeights(keras.callbacks.Callback):
         self.epochs.append(self._read())
 
 
-@pytest.mark.parametrize("kwargs", [dict(mode="ema", decay=0.5), dict(mode="swa"),
-                                    dict(mode="ema", decay=0.5, swap_on_epoch=True),
-                                    dict(mode="swa", swap_on_epoch=True)])
-def test_raw_weights_are_the_optimizers_on_every_backend(kwargs):
+@pytest.fixture(scope="module")
+def trajectories():
+    """fit(kwargs) -> (weights after every step and epoch, history), from the same start each time."""
     x, y = _data()
     model = make_model()
     initial = model.get_weights()
-    runs = {}
-    for name, extra in (("plain", []), ("averaged", [WeightAveraging(**kwargs)])):
+
+    def fit(callbacks):
         model.set_weights(initial)
         for v in model.optimizer.variables:
             v.assign(np.zeros(v.shape, v.dtype))  # momentum and the iteration count
         rec = StepWeights()
         h = model.fit(x, y, batch_size=8, epochs=3, verbose=0, shuffle=False, validation_data=(x, y),
-                      callbacks=[*extra, rec])
-        runs[name] = (rec, h.history)
-    plain, averaged = runs["plain"][0], runs["averaged"][0]
+                      callbacks=[*callbacks, rec])
+        return rec, h.history
+
+    return fit, fit([])
+
+
+@pytest.mark.parametrize("kwargs", [dict(mode="ema", decay=0.5), dict(mode="swa"),
+                                    dict(mode="ema", decay=0.5, swap_on_epoch=True),
+                                    dict(mode="swa", swap_on_epoch=True)])
+def test_raw_weights_are_the_optimizers_on_every_backend(trajectories, kwargs):
+    fit, (plain, plain_history) = trajectories
+    averaged, history = fit([WeightAveraging(**kwargs)])
     # every step: the weights after WeightAveraging's hook are the optimizer's, bit for bit
     assert len(plain.steps) == len(averaged.steps) == 12
     for a, b in zip(plain.steps, averaged.steps):
         for wa, wb in zip(a, b):
             np.testing.assert_array_equal(wa, wb)
     # training continues from the raw weights after a swapped-in validation
-    assert runs["plain"][1]["loss"] == runs["averaged"][1]["loss"]
+    assert plain_history["loss"] == history["loss"]
     if not kwargs.get("swap_on_epoch"):
         for a, b in zip(plain.epochs, averaged.epochs):
             for wa, wb in zip(a, b):

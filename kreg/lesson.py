@@ -83,7 +83,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["Lesson", "Run", "Replicates", "write_json_atomic", "bad_flag", "BACKENDS", "SPLIT_SEED"]
+__all__ = ["Lesson", "Run", "Replicates", "write_json_atomic", "bad_flag", "shuffled_batches", "BACKENDS", "SPLIT_SEED"]
 
 BACKENDS = ("tensorflow", "jax", "torch")
 _BACKEND_DIST = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
@@ -806,6 +806,10 @@ class Run:
         self._run_count += 1
         progress = _progress(self, label, self._run_count, self.total_runs, epochs)
         t0 = time.perf_counter()
+        if self.backend == "tensorflow" and fit_kwargs.get("shuffle", True) is True \
+                and isinstance(x, np.ndarray) and isinstance(y, np.ndarray):
+            x, y, batch_size = shuffled_batches(x, y, batch_size), None, None
+            fit_kwargs.pop("shuffle", None)
         history = model.fit(x, y, validation_data=validation_data, epochs=epochs, batch_size=batch_size,
                             callbacks=[*callbacks, progress], verbose=2 if self.verbose >= 2 else 0,
                             **fit_kwargs)
@@ -1013,6 +1017,28 @@ class Run:
             end = "" if c["kind"] != "legacy" else ")"
             print(f"{label} {outcome}: {c['claim']}{sep}{c['evidence']}{end}")
         return self.results
+
+
+def shuffled_batches(x, y, batch_size, seed=None):
+    """A ``tf.data`` pipeline over ``(x, y)`` reshuffled every epoch, for ``fit`` under TensorFlow.
+
+    Why not ``model.fit(x, y, shuffle=True)``: under the TensorFlow backend,
+    once a global seed is set (``keras.utils.set_random_seed``, which every
+    replicate does), Keras's own array pipeline draws its permutation inside
+    a ``tf.data`` map whose seed is fixed, so every epoch sees the *same*
+    batch order -- while JAX and PyTorch (a NumPy permutation per epoch) see
+    a new one each epoch. Here ``Dataset.shuffle(reshuffle_each_iteration=
+    True)`` gives a new order every epoch, reproducible from ``seed``
+    (default: drawn from NumPy's global generator, which the replicate's
+    seed fixes, so the arms of one replicate see the same orders).
+    """
+    import tensorflow as tf
+
+    if seed is None:
+        seed = int(np.random.randint(0, 2**31 - 1))
+    n = len(x)
+    ds = tf.data.Dataset.from_tensor_slices((x, y))
+    return ds.shuffle(n, seed=seed, reshuffle_each_iteration=True).batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
 class _Replicate:

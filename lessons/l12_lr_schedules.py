@@ -94,7 +94,8 @@ def main(argv=None):
         return schedules.ExponentialDecay(eta0, gamma=10.0, period=period, steps_per_epoch=steps)
 
     def plateau():
-        return callbacks.ReduceLROnPlateau(monitor="val_loss", factor=args.factor, patience=args.patience)
+        return callbacks.ReduceLROnPlateau(monitor="val_loss", factor=args.factor, patience=args.patience,
+                                           semantics="torch")  # the STAT 453 scheduler is torch's
 
     class EpochLR(keras.callbacks.Callback):
         """The learning rate used *during* each epoch (read at its start), logged as ``epoch_lr``."""

@@ -358,3 +358,14 @@ def test_console_has_no_tensorflow_lines(tmp_path):
     noise = [line for line in (proc.stdout + proc.stderr).splitlines()
              if "absl" in line or "oneDNN" in line or "cuda" in line.lower() or line.startswith(("I0000", "W0000"))]
     assert not noise, noise
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="the tf.data pipeline is used under TensorFlow only")
+def test_tensorflow_batches_are_reshuffled_every_epoch():
+    x = np.arange(64, dtype="float32").reshape(-1, 1)
+    y = np.arange(64)
+    ds = lesson_mod.shuffled_batches(x, y, 64, seed=3)
+    epoch1, epoch2 = ([int(v) for v in b[1].numpy()] for b in (next(iter(ds)), next(iter(ds))))
+    assert sorted(epoch1) == list(range(64)) and epoch1 != epoch2  # a new order every epoch
+    again = lesson_mod.shuffled_batches(x, y, 64, seed=3)
+    assert [int(v) for v in next(iter(again))[1].numpy()] == epoch1  # reproducible from the seed

@@ -390,6 +390,23 @@ def _batches(x, batch_size, n_inputs):
             yield _model_inputs(batch, n_inputs)
 
 
+def _check_input_shapes(model, batch, x):
+    """Compare a batch's arrays with the model's ``keras.Input`` shapes (where both are known)."""
+    try:
+        inputs = list(model.inputs or [])
+    except (AttributeError, ValueError):
+        return
+    if isinstance(batch, dict) or not inputs:
+        return
+    arrays = batch if isinstance(batch, list) else [batch]
+    if len(arrays) != len(inputs):
+        raise invalid("x", x, f"{len(inputs)} input array(s), one per model input; got {len(arrays)}")
+    for a, spec in zip(arrays, inputs):
+        got, want = tuple(a.shape)[1:], tuple(spec.shape)[1:]
+        if len(got) != len(want) or any(w is not None and g != w for g, w in zip(got, want)):
+            raise invalid("x", x, f"input rows of shape {want} (the model's input {spec.name!r}); got {got}")
+
+
 class _Recorder:
     """Stands in for a layer's ``call``: records the inputs it receives, then calls the layer.
 
@@ -482,11 +499,14 @@ def estimate_batchnorm_statistics(model, x, *, batch_size=32):
     first = next(iter(_batches(x, batch_size, n_inputs)), None)
     if first is None:
         raise ValueError("estimate_batchnorm_statistics received no data.")
+    _check_input_shapes(model, first, x)
     # one pass with every layer recording: the order in which the forward pass calls them
     order = []
     recorders = _record(layers, order)
     try:
         model(first, training=False)
+    except (ValueError, TypeError) as err:  # e.g. a wrong feature size: say which argument it came from
+        raise invalid("x", x, f"inputs that the model accepts; calling it on the first batch raised: {err}") from err
     finally:
         _restore(layers)
     for rec in recorders:

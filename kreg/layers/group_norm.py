@@ -108,9 +108,10 @@ class GroupNorm(keras.layers.Layer):
             raise ValueError(f"GroupNorm needs a known channel dimension on axis {self.axis}. Received: input_shape={input_shape}")
         groups = channels if self.groups == -1 else self.groups
         if channels % groups:
-            raise ValueError(
-                f"The number of channels ({channels}) must be divisible by the number of "
-                f"groups ({groups}). Received: groups={self.groups}, input_shape={input_shape}"
+            raise invalid(
+                "groups", self.groups,
+                f"a divisor of the number of channels: the number of channels ({channels}) must be "
+                f"divisible by the number of groups ({groups}); input_shape={input_shape}",
             )
         self._axis = axis
         self._groups = groups  # resolved; self.groups keeps what was passed

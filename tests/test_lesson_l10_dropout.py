@@ -51,3 +51,13 @@ def test_default_run_verdicts(tmp_path):
     res = run_lesson(NAME, tmp_path)
     _check_outputs(tmp_path, res, seeds=5)
     record_and_compare_verdicts(res)
+
+
+def test_reads_as_a_notebook():
+    """A jupytext percent script: markdown and code cells top to bottom, no main() wrapper."""
+    from lesson_support import ROOT, is_notebook_style
+
+    text = (ROOT / "lessons" / f"{NAME}.py").read_text()
+    assert text.startswith("# %% [markdown]") and is_notebook_style(NAME)
+    cells = [line for line in text.splitlines() if line.startswith("# %%")]
+    assert cells.count("# %% [markdown]") >= 5 and cells.count("# %%") >= 5

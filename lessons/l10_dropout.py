@@ -194,14 +194,20 @@ for arm, ref in ((base, 0.9777), (drop, 0.9660)):
 
 # %%
 class LayerwiseSGD(keras.optimizers.SGD):
-    """Plain SGD with a learning-rate multiplier for the variables whose path is listed."""
+    """Plain SGD whose step is multiplied by ``multiplier`` for the listed variables.
 
-    def __init__(self, multipliers, **kwargs):
+    Variables are matched by identity; under TensorFlow the optimizer hands
+    ``update_step`` the backend variable (``.value``), so both are listed.
+    """
+
+    def __init__(self, variables, multiplier, **kwargs):
         super().__init__(**kwargs)
-        self.multipliers = dict(multipliers)
+        self.scaled = {id(v) for v in variables} | {id(v.value) for v in variables}
+        self.multiplier = multiplier
 
     def update_step(self, gradient, variable, learning_rate):
-        super().update_step(gradient, variable, learning_rate * self.multipliers.get(variable.path, 1.0))
+        scale = self.multiplier if id(variable) in self.scaled else 1.0
+        super().update_step(gradient, variable, learning_rate * scale)
 
 
 def vanilla_identity(model):
@@ -217,9 +223,8 @@ def vanilla_identity(model):
 van, van_lr = f"vanilla dropout {p:g}", f"vanilla dropout {p:g}, lr x1/(1-p)^2 after dropout"
 arms[van] = run.replicates(van, mlp(rate=p, mode="vanilla"), data, measure=vanilla_identity, batch_size=batch)
 scaled = mlp(rate=p, mode="vanilla")
-after_dropout = [lay.kernel.path for lay in scaled.layers if isinstance(lay, keras.layers.Dense)][1:]
-scaled.compile(optimizer=LayerwiseSGD({path: 1 / (1 - p) ** 2 for path in after_dropout}, learning_rate=0.1),
-               loss=scaled.loss, metrics=["accuracy"])
+after_dropout = [lay.kernel for lay in scaled.layers if isinstance(lay, keras.layers.Dense)][1:]
+models.compile_classifier(scaled, LayerwiseSGD(after_dropout, 1 / (1 - p) ** 2, learning_rate=0.1))
 arms[van_lr] = run.replicates(van_lr, scaled, data, measure=scores, batch_size=batch)
 
 run.exact("vanilla dropout with weights W computes inverted dropout with weights (1-p)W",

@@ -28,6 +28,14 @@ def test_quick(tmp_path):
     # the offline data are real 28x28 MNIST digits, and the test set is fixed
     assert res["dataset"]["mnist"]["name"] == "mnist5k" and res["dataset"]["mnist"]["sizes"]["test"] == 1000
     assert all(r["outcome"] == "not comparable" for r in res["references"])
+    # the per-layer learning rate really acts: same seeds, weights, masks and data, different training
+    reps = res["replicates"]
+    def mean_loss(arm):
+        values = [e["numbers"]["train_loss"] for e in reps[arm]["per_seed"]]
+        return [v["mean"] if isinstance(v, dict) else sum(v) / len(v) for v in values]
+
+    plain, scaled = mean_loss("vanilla dropout 0.5"), mean_loss("vanilla dropout 0.5, lr x1/(1-p)^2 after dropout")
+    assert all(abs(a - b) > 1e-6 for a, b in zip(plain, scaled)), (plain, scaled)
 
 
 def test_flags_from_kreg_args_reach_the_lesson(tmp_path):

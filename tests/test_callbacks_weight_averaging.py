@@ -250,14 +250,14 @@ def _gen():
         (dict(bn_data=3.0), "Received: bn_data=3.0"),
         (dict(bn_data=np.float32(1.0)), "Invalid value received for argument `bn_data`"),
         (dict(bn_data=np.ones((0, 3))), "no rows"),
-        (dict(bn_data=np.array(["a", "b"])), "dtype <U1"),
+        (dict(bn_data=np.array(["a", "b"])), "dtype <U1"),  # same check as estimate_batchnorm_statistics
         (dict(bn_data=[]), "Received: bn_data=[]"),
-        (dict(bn_data=[None, np.ones((4, 1))]), "its inputs are None"),
+        (dict(bn_data=[None, np.ones((4, 1))]), "holds no input arrays"),
         (dict(bn_data=(None,)), "Received: bn_data=(None,)"),
         (dict(bn_data={"a": "b"}), "a dict needs array values"),
         (dict(bn_data=[("x", "y")]), "a batch holds no input arrays"),
         (dict(bn_data=object()), "Invalid value received for argument `bn_data`"),
-        (dict(bn_data=_gen(), swap_on_epoch=True), "one-shot iterator"),
+        (dict(bn_data=_gen(), swap_on_epoch=True), "exhausted after one pass"),
     ],
 )
 def test_bad_bn_data(kwargs, message):

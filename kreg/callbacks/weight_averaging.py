@@ -2,104 +2,16 @@
 
 from __future__ import annotations
 
-import collections.abc
-import numbers
 import warnings
 
 import keras
 import numpy as np
 
 from kreg._validation import check_bool, check_choice, check_float, check_int, invalid
+from kreg.layers.batch_norm import validate_bn_data
 
 __all__ = ["WeightAveraging"]
 
-_BN_DATA_EXPECTED = (
-    "None, or the inputs to estimate batch-norm statistics with: an array with at least one row "
-    "(or a list/tuple/dict of arrays, or (x, y) as passed to fit), or an iterable of batches "
-    "(tf.data.Dataset, torch DataLoader, keras.utils.PyDataset, a list of batches)"
-)
-
-
-def _is_array(v):
-    return isinstance(v, np.ndarray) or (hasattr(v, "shape") and hasattr(v, "dtype") and not isinstance(v, type))
-
-
-def _check_array(v, bn_data):
-    """An array of numbers with at least one row (the batch axis)."""
-    shape = tuple(v.shape)
-    if not shape or shape[0] in (0, None):
-        what = "a scalar" if not shape else f"an array with no rows (shape {shape})"
-        raise invalid("bn_data", bn_data, _BN_DATA_EXPECTED + f"; got {what}")
-    dtype = getattr(v, "dtype", None)
-    if isinstance(v, np.ndarray) and not (np.issubdtype(dtype, np.number) or np.issubdtype(dtype, np.bool_)):
-        raise invalid("bn_data", bn_data, _BN_DATA_EXPECTED + f"; got an array of dtype {dtype}", exc=TypeError)
-    return shape[0]
-
-
-def _input_arrays(x, bn_data):
-    """Check the inputs of one batch (an array, or a list/tuple/dict of arrays); True if they are."""
-    if _is_array(x):
-        _check_array(x, bn_data)
-        return True
-    values = list(x.values()) if isinstance(x, dict) else list(x) if isinstance(x, (list, tuple)) else None
-    if not values or not all(_is_array(v) for v in values):
-        return False
-    for v in values:
-        _check_array(v, bn_data)
-    return True
-
-
-def check_bn_data(bn_data, *, reusable):
-    """Validate ``WeightAveraging(bn_data=...)`` before training; return it unchanged.
-
-    The container is checked, not its shapes (the model is not known yet):
-    an array or a list/tuple/dict of arrays (``(x, y)`` as passed to
-    ``fit``, ``y`` ignored), a list of batches, or another iterable of
-    batches. Strings, numbers, scalars, empty arrays, ``None`` inside the
-    inputs and, with ``reusable=True`` (data read at every epoch), one-shot
-    iterators and generators are rejected.
-    """
-    if bn_data is None:
-        return None
-    if isinstance(bn_data, (str, bytes, bytearray, numbers.Number)):
-        raise invalid("bn_data", bn_data, _BN_DATA_EXPECTED, exc=TypeError)
-    if isinstance(bn_data, np.ndarray) and bn_data.dtype == object:
-        raise invalid("bn_data", bn_data, _BN_DATA_EXPECTED + "; got an array of Python objects", exc=TypeError)
-    if _is_array(bn_data):
-        _check_array(bn_data, bn_data)
-        return bn_data
-    if isinstance(bn_data, dict):
-        if not bn_data or not _input_arrays(bn_data, bn_data):
-            raise invalid("bn_data", bn_data, _BN_DATA_EXPECTED + "; a dict needs array values")
-        return bn_data
-    if isinstance(bn_data, (list, tuple)):
-        if not bn_data:
-            raise invalid("bn_data", bn_data, _BN_DATA_EXPECTED + "; it is empty")
-        if bn_data[0] is None:
-            raise invalid("bn_data", bn_data, _BN_DATA_EXPECTED + "; its inputs are None")
-        # (x, y[, sample_weight]) as passed to fit, or a multi-input model's arrays
-        if all(v is None or _is_array(v) for v in bn_data) or (
-            len(bn_data) in (2, 3) and isinstance(bn_data[0], (list, tuple, dict))
-            and _input_arrays(bn_data[0], bn_data) and all(v is None or _is_array(v) for v in bn_data[1:])
-        ):
-            for v in bn_data:
-                if _is_array(v):
-                    _check_array(v, bn_data)
-            return bn_data
-        for batch in bn_data:  # a list of batches: x, (x, y[, w]) or [x, y]
-            x = batch[0] if isinstance(batch, (list, tuple)) and batch else batch
-            if x is None or not _input_arrays(x, bn_data):
-                raise invalid("bn_data", bn_data, _BN_DATA_EXPECTED + f"; a batch holds no input arrays: {batch!r:.60}")
-        return bn_data
-    if reusable and isinstance(bn_data, collections.abc.Iterator):
-        raise invalid(
-            "bn_data", bn_data,
-            "a re-iterable dataset (not a one-shot iterator or generator): with swap_on_epoch=True "
-            "the batch-norm statistics are re-estimated at every epoch",
-        )
-    if isinstance(bn_data, collections.abc.Iterable) or (hasattr(bn_data, "__getitem__") and hasattr(bn_data, "__len__")):
-        return bn_data
-    raise invalid("bn_data", bn_data, _BN_DATA_EXPECTED, exc=TypeError)
 
 
 class WeightAveraging(keras.callbacks.Callback):
@@ -200,7 +112,8 @@ class WeightAveraging(keras.callbacks.Callback):
         check_float("decay", decay, low=0.0, high=1.0, high_inclusive=False)
         check_int("start_epoch", start_epoch, low=0)
         check_bool("swap_on_epoch", swap_on_epoch)
-        check_bn_data(bn_data, reusable=swap_on_epoch)
+        if bn_data is not None:  # the estimator's own check, before training rather than in on_train_end
+            validate_bn_data(bn_data, reusable=swap_on_epoch)
         check_int("bn_batch_size", bn_batch_size, low=2)
         check_int("verbose", verbose, low=0)
         self.mode = mode

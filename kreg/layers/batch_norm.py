@@ -263,6 +263,8 @@ def _check_arrays(x, name, original):
     for a in leaves:
         if len(tuple(a.shape)) == 0 or _rows(a) == 0:
             raise invalid(name, original, _BN_DATA_EXPECTED + " (a 0-d or empty array has no rows)")
+        if isinstance(a, np.ndarray) and not (np.issubdtype(a.dtype, np.number) or a.dtype == np.bool_):
+            raise invalid(name, original, _BN_DATA_EXPECTED + f" (numbers, not an array of dtype {a.dtype})")
         rows.add(_rows(a))
     return rows
 

@@ -93,6 +93,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from kreg.data.datasets import IDX_FILES  # no Keras import: kreg.data.datasets loads Keras lazily
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import run as bench  # noqa: E402  (the shared helpers)
 
@@ -111,12 +113,7 @@ FORMULA = ("extrapolated_full_mnist_wall_s = default_offline_wall_s * n_train(mn
            "n_train(mnist in the default offline run); factor 1 when the lesson loads no mnist data. "
            "Assumes training time proportional to training examples (start-up and compilation included, "
            "so it over-estimates).")
-IDX_NAMES = {
-    "x_train": "train-images-idx3-ubyte",
-    "y_train": "train-labels-idx1-ubyte",
-    "x_test": "t10k-images-idx3-ubyte",
-    "y_test": "t10k-labels-idx1-ubyte",
-}
+IDX_NAMES = dict(IDX_FILES)  # the names kreg.data reads, so the files are found
 
 
 # ------------------------------------------------------------------ data

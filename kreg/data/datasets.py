@@ -401,7 +401,8 @@ class _CorruptFile(ValueError):
     """A data file that is there but cannot be read; the message names it and says what is wrong."""
 
 
-_IDX = {
+#: The four IDX files of MNIST (and of Fashion-MNIST, in its own folder), by array.
+IDX_FILES = {
     "x_train": "train-images-idx3-ubyte",
     "y_train": "train-labels-idx1-ubyte",
     "x_test": "t10k-images-idx3-ubyte",
@@ -436,7 +437,7 @@ def _from_keras_cache(keras_dir, name):
 def _read_idx_set(d):
     """The four IDX files of an MNIST-style dataset in folder ``d``, normalized; None if not all there."""
     files = {}
-    for key, stem in _IDX.items():
+    for key, stem in IDX_FILES.items():
         for cand in (d / stem, d / (stem + ".gz")):
             if cand.is_file():
                 files[key] = cand

@@ -57,12 +57,6 @@ def check_results(out, res, name, *, n_claims, figures, exact_figures=False, png
     return on_disk
 
 
-def assert_claims_hold(res):
-    """Every claim in ``res`` (a lesson result or its results.json dict) holds."""
-    failed = [f"{c['claim']}: {c['evidence']}" for c in res["claims"] if not c["holds"]]
-    assert not failed, failed
-
-
 def is_notebook_style(name):
     """A percent-format lesson (top-level cells, no ``main``) rather than a legacy ``main(argv)`` one."""
     return "\ndef main(" not in (ROOT / "lessons" / f"{name}.py").read_text()

@@ -1,7 +1,7 @@
 """lessons/l12_batch_size.py: quick run in-process under this backend; slow full run on embedded data."""
 
 import pytest
-from lesson_support import assert_bad_flag, assert_claims_hold, check_results, run_lesson
+from lesson_support import assert_bad_flag, check_results, run_lesson, record_and_compare_verdicts
 
 NAME = "l12_batch_size"
 FIGURES = {"batch_size_curves.png", "sharpness_vs_lr.png"}
@@ -25,8 +25,8 @@ def test_bad_batch_sizes_are_rejected_before_training(tmp_path):
 
 
 @pytest.mark.slow
-def test_default_run_claims_hold(tmp_path):
+def test_default_run_verdicts(tmp_path):
     res = run_lesson(NAME, tmp_path)
     on_disk = _check_outputs(tmp_path, res)
     assert "batch 1024, lr 0.1, same steps" in on_disk["runs"]
-    assert_claims_hold(res)
+    record_and_compare_verdicts(res)  # outcomes as lessons/verdicts.json records them, not 'all hold'

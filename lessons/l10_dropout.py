@@ -326,7 +326,10 @@ run.figure("capacity", plots.grouped_bar_plot(
 run.figure("train_loss_vanilla", plots.learning_curves(
     {arm: {"loss": np.nanmean(arms[arm].history("loss"), axis=0)} for arm in (drop, van, van_lr)},
     metrics=("loss",), title="training loss (masks on): inverted vs vanilla dropout under SGD"))
-run.figure("mc_vs_weight_scaling", plots.line_plot(
-    masks, tv, xlabel="Monte-Carlo masks M", ylabel="total variation to weight scaling", logx=True, logy=True,
-    title="normalized geometric mean over M masks vs weight scaling"))
+fig = plots.line_plot(masks, tv, xlabel="Monte-Carlo masks M", ylabel="total variation to weight scaling",
+                      logx=True, logy=True, title="normalized geometric mean over M masks vs weight scaling")
+fig.axes[0].plot(masks, [tv["softmax regression (linear)"][0] / math.sqrt(m) for m in masks], ":", color="gray",
+                 label="Monte-Carlo noise alone, ∝ M^-1/2")
+fig.axes[0].legend(fontsize=8)
+run.figure("mc_vs_weight_scaling", fig)
 results = run.finish()

@@ -369,3 +369,26 @@ def test_tensorflow_batches_are_reshuffled_every_epoch():
     assert sorted(epoch1) == list(range(64)) and epoch1 != epoch2  # a new order every epoch
     again = lesson_mod.shuffled_batches(x, y, 64, seed=3)
     assert [int(v) for v in next(iter(again))[1].numpy()] == epoch1  # reproducible from the seed
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="the tf.data pipeline is used under TensorFlow only")
+def test_harness_fits_tensorflow_through_the_reshuffled_pipeline(tmp_path):
+    """Issue 14 defect 17: Keras's own array pipeline repeats one batch order per epoch once seeded."""
+    import tensorflow as tf
+
+    run = _rep_lesson().start(["--out", str(tmp_path), "--verbose", "0", "--epochs", "3", "--no-cache"])
+    d = run.load_data(n_train=64)
+    model = _tiny(d)
+    seen = {}
+    real_fit = model.fit
+
+    def spy(x=None, y=None, **kwargs):
+        seen["x"], seen["batch_size"] = x, kwargs.get("batch_size")
+        return real_fit(x, y, **kwargs)
+
+    model.fit = spy
+    run.fit("tiny", model, d, batch_size=16)
+    assert isinstance(seen["x"], tf.data.Dataset) and seen["batch_size"] is None
+    orders = [[int(v) for v in np.concatenate([b[1].numpy() for b in seen["x"]])] for _ in range(2)]
+    assert orders[0] != orders[1]  # a new order for every epoch
+    run.finish()

@@ -694,7 +694,7 @@ class Run:
                 return out
 
         arm_config = {"arm": arm, "config": config or {}, "epochs": epochs or self.epochs,
-                      "batch_size": batch_size, "fit": {k: repr(v) for k, v in sorted(fit_kwargs.items())}}
+                      "batch_size": batch_size, "fit": {k: _fingerprint(v) for k, v in sorted(fit_kwargs.items())}}
         records, histories, entries = [], [], []
         for i, seed in enumerate(self.seeds):
             path = self._cache_path(arm, seed, arm_config)
@@ -809,7 +809,7 @@ class Run:
         if self.backend == "tensorflow" and fit_kwargs.get("shuffle", True) is True \
                 and isinstance(x, np.ndarray) and isinstance(y, np.ndarray):
             x, y, batch_size = shuffled_batches(x, y, batch_size), None, None
-            fit_kwargs.pop("shuffle", None)
+            fit_kwargs["shuffle"] = False  # the pipeline shuffles; tell Keras so it does not warn
         history = model.fit(x, y, validation_data=validation_data, epochs=epochs, batch_size=batch_size,
                             callbacks=[*callbacks, progress], verbose=2 if self.verbose >= 2 else 0,
                             **fit_kwargs)
@@ -1097,6 +1097,18 @@ def _walk_layers(layer):
             children.append(inner)
         stack.extend(reversed(children))
     return order
+
+
+def _fingerprint(value):
+    """A cache-key form of a ``fit`` argument: arrays by a hash of their contents (their repr is cut short)."""
+    if isinstance(value, (list, tuple)):
+        return [_fingerprint(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _fingerprint(v) for k, v in sorted(value.items())}
+    if hasattr(value, "shape") and hasattr(value, "dtype"):
+        arr = np.ascontiguousarray(np.asarray(value))
+        return f"array{arr.shape}:{arr.dtype}:{hashlib.sha256(arr.tobytes()).hexdigest()[:16]}"
+    return repr(value)
 
 
 def _plain(value):

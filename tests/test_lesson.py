@@ -392,3 +392,12 @@ def test_harness_fits_tensorflow_through_the_reshuffled_pipeline(tmp_path):
     orders = [[int(v) for v in np.concatenate([b[1].numpy() for b in seen["x"]])] for _ in range(2)]
     assert orders[0] != orders[1]  # a new order for every epoch
     run.finish()
+
+
+def test_array_fit_arguments_key_the_cache_by_content():
+    a = np.zeros((2000, 3))
+    b = a.copy()
+    b[1000, 1] = 1.0  # same repr (numpy elides the middle), different data
+    assert repr(a) == repr(b)
+    assert lesson_mod._fingerprint(a) != lesson_mod._fingerprint(b)
+    assert lesson_mod._fingerprint((a, {"w": a})) == lesson_mod._fingerprint((a.copy(), {"w": a.copy()}))

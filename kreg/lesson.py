@@ -711,6 +711,8 @@ class Run:
                     raise TypeError(f"the measurements of arm {arm!r} must be a dict. Received: {type(record)}")
                 record = {k: _plain(v) for k, v in record.items()}
                 history = rep.history
+                if not history:  # work that trained nothing printed no line of its own
+                    self.say(f"   [{arm}, seed {i + 1}/{self.n_seeds}] measured ({wall:.1f}s)")
                 if self.use_cache:
                     self._cache_write(path, record, history, wall)
             records.append(record)

@@ -119,3 +119,11 @@ def assert_bad_flag(name, argv, match, out, env_args=None):
     with pytest.raises(ValueError, match=match):
         run_lesson(name, out, *argv, **kwargs)
     assert not (Path(out) / "results.json").exists()
+
+
+def assert_notebook_style(name, min_cells=4):
+    """A jupytext percent script: markdown and code cells top to bottom, no main() wrapper."""
+    text = (ROOT / "lessons" / f"{name}.py").read_text()
+    assert text.startswith("# %% [markdown]") and is_notebook_style(name)
+    cells = [line for line in text.splitlines() if line.startswith("# %%")]
+    assert cells.count("# %% [markdown]") >= min_cells and cells.count("# %%") >= min_cells

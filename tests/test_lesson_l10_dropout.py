@@ -1,7 +1,7 @@
 """lessons/l10_dropout.py: quick run in-process under this backend; slow default run with its verdicts."""
 
 import pytest
-from lesson_support import (assert_bad_flag, assert_quick_decides_nothing, check_results,
+from lesson_support import (assert_notebook_style, assert_bad_flag, assert_quick_decides_nothing, check_results,
                             record_and_compare_verdicts, run_lesson)
 
 NAME = "l10_dropout"
@@ -62,10 +62,4 @@ def test_default_run_verdicts(tmp_path):
 
 
 def test_reads_as_a_notebook():
-    """A jupytext percent script: markdown and code cells top to bottom, no main() wrapper."""
-    from lesson_support import ROOT, is_notebook_style
-
-    text = (ROOT / "lessons" / f"{NAME}.py").read_text()
-    assert text.startswith("# %% [markdown]") and is_notebook_style(NAME)
-    cells = [line for line in text.splitlines() if line.startswith("# %%")]
-    assert cells.count("# %% [markdown]") >= 5 and cells.count("# %%") >= 5
+    assert_notebook_style(NAME, min_cells=5)

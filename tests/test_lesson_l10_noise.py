@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from lesson_support import (assert_bad_flag, assert_quick_decides_nothing, check_results,
+from lesson_support import (assert_notebook_style, assert_bad_flag, assert_quick_decides_nothing, check_results,
                             record_and_compare_verdicts, run_lesson)
 
 NAME = "l10_noise"
@@ -83,10 +83,4 @@ def test_default_run_verdicts(tmp_path):
 
 
 def test_reads_as_a_notebook():
-    """A jupytext percent script: markdown and code cells top to bottom, no main() wrapper."""
-    from lesson_support import ROOT, is_notebook_style
-
-    text = (ROOT / "lessons" / f"{NAME}.py").read_text()
-    assert text.startswith("# %% [markdown]") and is_notebook_style(NAME)
-    cells = [line for line in text.splitlines() if line.startswith("# %%")]
-    assert cells.count("# %% [markdown]") >= 4 and cells.count("# %%") >= 4
+    assert_notebook_style(NAME, min_cells=4)

@@ -1131,16 +1131,15 @@ def _summary(value):
     return value
 
 
-def _formatter(unit):
-    def fmt(v, unit_suffix=False, unit=False):
-        show = unit or unit_suffix
+def _formatter(unit_name):
+    """How a claim's numbers print: ``"pp"`` as percentage points, ``"ratio"`` (a log ratio) as ×factor."""
+    def fmt(v, unit=False):
         if unit_name == "pp":
-            return f"{v * 100:.2f}" + (" pp" if show else "")
+            return f"{v * 100:.2f}" + (" pp" if unit else "")
         if unit_name == "ratio":
             return f"×{math.exp(v):.3f}"
         return f"{v:.4g}"
 
-    unit_name = unit
     return fmt
 
 

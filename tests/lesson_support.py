@@ -127,3 +127,10 @@ def assert_notebook_style(name, min_cells=4):
     assert text.startswith("# %% [markdown]") and is_notebook_style(name)
     cells = [line for line in text.splitlines() if line.startswith("# %%")]
     assert cells.count("# %% [markdown]") >= min_cells and cells.count("# %%") >= min_cells
+
+
+def assert_replicates(on_disk, arms, seeds):
+    """results.json holds exactly these arms, each with one entry per replicate seed."""
+    assert set(on_disk["replicates"]) == set(arms)
+    for arm in arms:
+        assert len(on_disk["replicates"][arm]["per_seed"]) == seeds, arm

@@ -1,7 +1,7 @@
 """lessons/l10_dropconnect.py: quick run in-process under this backend; slow default run with its verdicts."""
 
 import pytest
-from lesson_support import (assert_notebook_style, assert_bad_flag, assert_quick_decides_nothing, check_results,
+from lesson_support import (assert_replicates, assert_notebook_style, assert_bad_flag, assert_quick_decides_nothing, check_results,
                             record_and_compare_verdicts, run_lesson)
 
 NAME = "l10_dropconnect"
@@ -11,9 +11,7 @@ ARMS = {"no regularization", "dropout 0.5", "DropConnect 0.5", "DropConnect 0.5:
 
 def _check_outputs(out, res, seeds):
     on_disk = check_results(out, res, NAME, n_claims=3, figures=FIGURES, exact_figures=True, png_magic=True)
-    assert set(on_disk["replicates"]) == ARMS
-    for arm in ARMS:
-        assert len(on_disk["replicates"][arm]["per_seed"]) == seeds
+    assert_replicates(on_disk, ARMS, seeds)
     assert [c["kind"] for c in on_disk["claims"]] == ["empirical"] * 3
     assert [c["margin_name"] for c in on_disk["claims"]] == ["gap", "gap", "closer"]
     assert len(on_disk["references"]) == 2 and len(on_disk["demonstrations"]) == 2

@@ -1,7 +1,7 @@
 """lessons/l10_dropout.py: quick run in-process under this backend; slow default run with its verdicts."""
 
 import pytest
-from lesson_support import (assert_notebook_style, assert_bad_flag, assert_quick_decides_nothing, check_results,
+from lesson_support import (assert_replicates, assert_notebook_style, assert_bad_flag, assert_quick_decides_nothing, check_results,
                             record_and_compare_verdicts, run_lesson)
 
 NAME = "l10_dropout"
@@ -13,9 +13,7 @@ ARMS = {"no dropout", "dropout 0.5", "bigger 512-256", "bigger + dropout 0.5", "
 
 def _check_outputs(out, res, seeds):
     on_disk = check_results(out, res, NAME, n_claims=5, figures=FIGURES, exact_figures=True, png_magic=True)
-    assert set(on_disk["replicates"]) == ARMS
-    for arm in ARMS:
-        assert len(on_disk["replicates"][arm]["per_seed"]) == seeds
+    assert_replicates(on_disk, ARMS, seeds)
     assert [c["kind"] for c in on_disk["claims"]] == ["empirical", "exact", "empirical", "empirical", "empirical"]
     assert len(on_disk["references"]) == 2 and len(on_disk["demonstrations"]) == 2
     return on_disk

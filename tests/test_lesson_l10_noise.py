@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from lesson_support import (assert_notebook_style, assert_bad_flag, assert_quick_decides_nothing, check_results,
+from lesson_support import (assert_replicates, assert_notebook_style, assert_bad_flag, assert_quick_decides_nothing, check_results,
                             record_and_compare_verdicts, run_lesson)
 
 NAME = "l10_noise"
@@ -13,9 +13,7 @@ ARMS = {"linear regression, input noise σ=0.5", "no noise", "weight noise σ=0.
 
 def _check_outputs(out, res, seeds):
     on_disk = check_results(out, res, NAME, n_claims=4, figures=FIGURES, exact_figures=True, png_magic=True)
-    assert set(on_disk["replicates"]) == ARMS
-    for arm in ARMS:
-        assert len(on_disk["replicates"][arm]["per_seed"]) == seeds
+    assert_replicates(on_disk, ARMS, seeds)
     assert [c["kind"] for c in on_disk["claims"]] == ["empirical"] * 4
     assert [(c["direction"], c["margin_name"]) for c in on_disk["claims"]] == [
         ("agree", "ridge"), ("greater", "gap"), ("greater", "ece"), ("greater", "ece")]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import fcntl
 import json
 import os
 import sys
@@ -60,11 +61,18 @@ def record(results):
     path = RECORDS / f"{results['lesson']}.{backend}.json"
     write_json_atomic(path, data)
     if os.environ.get("KREG_RECORD_VERDICTS") == "1":
-        expected = json.loads(EXPECTED.read_text()) if EXPECTED.is_file() else {}
-        lesson = expected.setdefault(results["lesson"], {})
-        for c in results["claims"]:
-            lesson.setdefault(c["claim"], {})[backend] = c["outcome"]
-        write_json_atomic(EXPECTED, dict(sorted(expected.items())))
+        # Several backends (or sessions) may record at once: read-modify-write under an exclusive lock.
+        with open(EXPECTED.with_suffix(".lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            expected = json.loads(EXPECTED.read_text()) if EXPECTED.is_file() else {}
+            made = [c["claim"] for c in results["claims"]]
+            old = expected.get(results["lesson"], {})
+            # claims the lesson no longer makes are dropped; other backends' outcomes of the rest are kept
+            lesson = {m: dict(old.get(m, {})) for m in made}
+            for c in results["claims"]:
+                lesson[c["claim"]][backend] = c["outcome"]
+            expected[results["lesson"]] = lesson
+            write_json_atomic(EXPECTED, dict(sorted(expected.items())))
     return path
 
 

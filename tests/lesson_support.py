@@ -102,6 +102,39 @@ def assert_quick_decides_nothing(res):
             assert c["outcome"] == "inconclusive" and c["quick"], c
 
 
+def assert_each_outcome_reachable(res):
+    """Every empirical claim of a run can come out each of its three ways.
+
+    For each claim recorded in ``res`` (its direction and margin, as the
+    lesson declared them), synthetic per-seed effects on the far side of the
+    margin, on the near side, and straddling it go through the same
+    ``kreg.stats.estimate`` and ``kreg.stats.decide`` the harness uses; the
+    outcomes must be holds, does not hold and inconclusive. A claim whose
+    margin or direction could never let it fail is caught here.
+    """
+    import numpy as np
+
+    from kreg import stats
+
+    empirical = [c for c in res["claims"] if c["kind"] == "empirical"]
+    assert empirical, "the lesson makes no empirical claim"
+    for c in empirical:
+        m, direction = float(c["margin"]), c["direction"]
+        assert np.isfinite(m) and m >= 0, c
+        step = max(m, 0.01)
+        sign = -1.0 if direction == "less" else 1.0
+        if direction == "agree":
+            centres = {"holds": 0.0, "does not hold": m + 4 * step, "inconclusive": m}
+        else:
+            centres = {"holds": sign * (m + 4 * step), "does not hold": sign * (m - 4 * step),
+                       "inconclusive": sign * m}
+        spread = np.array([-1.0, -0.5, 0.0, 0.5, 1.0]) * step * 0.2
+        for want, centre in centres.items():
+            est = stats.estimate(lambda d: d["e"], {"e": centre + spread})
+            got = stats.decide(est.low, est.high, direction=direction, margin=m, seeds=est.seeds)
+            assert got == want, (c["claim"], want, got, est)
+
+
 def record_and_compare_verdicts(res):
     """Slow tests: record the outcomes for the cross-backend table; fail on a change of verdict."""
     import verdicts

@@ -9,7 +9,8 @@ and a lesson can still choose its backend from the command line):
   BatchNorm, Monte-Carlo prediction, batch-norm population statistics;
 - ``kreg.regularizers``: L1, L2, ElasticNet, attaching and measuring penalties;
 - ``kreg.callbacks``: EarlyStopping, ReduceLROnPlateau (also on a schedule),
-  LearningCurves, WeightAveraging;
+  LearningCurves, WeightAveraging, and the recorders the lessons share (KeepLast,
+  UntilBelow, FitTracker, EpochLR, BatchLosses, Snapshots);
 - ``kreg.schedules``: the lectures' exponential and step decays;
 - ``kreg.initializers``: PyTorch's default ``nn.Linear`` initialization;
 - ``kreg.data``: datasets with offline fallbacks, augmentation, label noise;

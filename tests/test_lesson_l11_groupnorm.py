@@ -1,54 +1,56 @@
-"""lessons/l11_groupnorm.py: quick mode under every backend; the default setting's claims (slow)."""
-
-import importlib.util
-import json
-from pathlib import Path
+"""lessons/l11_groupnorm.py: quick run in-process under this backend; slow default run with its verdicts."""
 
 import pytest
+from lesson_support import (assert_bad_flag, assert_each_outcome_reachable, assert_notebook_style,
+                            assert_quick_decides_nothing, assert_replicates, check_results,
+                            record_and_compare_verdicts, run_lesson)
 
-ROOT = Path(__file__).resolve().parents[1]
 NAME = "l11_groupnorm"
-FIGURES = ("error_vs_batch_size",)
+FIGURES = {"error_vs_batch_size.png"}
 
 
-def _lesson():
-    spec = importlib.util.spec_from_file_location(NAME, ROOT / "lessons" / f"{NAME}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def _arms(sizes):
+    return {f"{norm}, batch {b}" for norm in ("BN", "GN") for b in sizes}
 
 
-def _check_outputs(out, res):
-    on_disk = json.loads((out / "results.json").read_text())
-    assert on_disk["lesson"] == NAME
-    assert on_disk["claims"], "the lesson records its claims"
-    for claim in on_disk["claims"]:
-        assert isinstance(claim["holds"], bool), claim
-        assert claim["evidence"]
-    for fig in FIGURES:
-        assert (out / f"{fig}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", fig
-    assert res["claims"] == on_disk["claims"]
+def _check_outputs(out, res, sizes, seeds):
+    on_disk = check_results(out, res, NAME, n_claims=3, figures=FIGURES, exact_figures=True, png_magic=True)
+    assert_replicates(on_disk, _arms(sizes), seeds)
+    assert [(c["kind"], c["direction"], c["margin_name"]) for c in on_disk["claims"]] == [
+        ("empirical", "greater", "rise"), ("empirical", "agree", "flat"), ("empirical", "greater", "rise")]
+    assert on_disk["metrics"]["test_error"]["batch_sizes"] == list(sizes)
+    assert len(on_disk["demonstrations"]) == 1
     return on_disk
 
 
-# estimate_batchnorm_statistics must call its feature models with the structure they were built on
-@pytest.mark.filterwarnings("error:The structure of `inputs` doesn't match")
 def test_quick(tmp_path):
-    res = _lesson().main(["--quick", "--out", str(tmp_path), "--verbose", "0"])
-    _check_outputs(tmp_path, res)
+    res = run_lesson(NAME, tmp_path, "--quick")
+    _check_outputs(tmp_path, res, sizes=(32, 2), seeds=2)
+    assert_quick_decides_nothing(res)
+    assert_each_outcome_reachable(res)
+    assert res["dataset"]["mnist"]["name"] == "mnist5k"
+    assert res["config"]["input"].startswith("14x14")
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["--quick", "--batch-sizes", "1", "4"], r"`--batch-sizes`.*Received: batch_sizes=\[1, 4\]"),
+    (["--quick", "--batch-sizes", "8"], r"`--batch-sizes`.*Received: batch_sizes=\[8\]"),
+    (["--quick", "--groups", "3"], r"`--groups`.*Received: groups=3"),
+    (["--quick", "--base-lr", "0"], r"`--base-lr`.*Received: base_lr=0.0"),
+    (["--quick", "--norms", "BN", "LN"], r"`--norms`.*Received: norms=\['BN', 'LN'\]"),
+    (["--quick", "--train-size", "10"], r"`--train-size`.*Received: train_size=10"),
+    (["--quick", "--margin", "rise=-1"], r"`--margin`.*Received: margin='rise=-1'"),
+])
+def test_bad_flags_are_rejected_before_training(tmp_path, argv, match):
+    assert_bad_flag(NAME, argv, match, tmp_path)
 
 
 @pytest.mark.slow
-def test_default_setting_claims_hold(tmp_path):
-    res = _lesson().main(["--out", str(tmp_path), "--verbose", "0"])
-    on_disk = _check_outputs(tmp_path, res)
-    failed = [c["claim"] + ": " + c["evidence"] for c in on_disk["claims"] if not c["holds"]]
-    assert not failed, failed
+def test_default_run_verdicts(tmp_path):
+    res = run_lesson(NAME, tmp_path)
+    _check_outputs(tmp_path, res, sizes=(32, 16, 8, 4, 2), seeds=5)
+    record_and_compare_verdicts(res)
 
 
-@pytest.mark.parametrize("flag, value, name", [("--batch-sizes", "1", "batch_sizes"), ("--groups", "3", "groups"),
-                                               ("--base-lr", "0", "base_lr"), ("--min-steps", "0", "min_steps"),
-                                               ("--dense-units", "6", "groups")])
-def test_bad_flags_are_rejected(tmp_path, flag, value, name):
-    with pytest.raises(ValueError, match=name):
-        _lesson().main(["--quick", "--out", str(tmp_path), "--verbose", "0", flag, value])
+def test_reads_as_a_notebook():
+    assert_notebook_style(NAME, min_cells=4)

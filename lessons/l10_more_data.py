@@ -1,179 +1,242 @@
-"""L10 §2 — More data: learning curves vs training-set size (decks 000 §2, 001).
+# %% [markdown]
+# # L10 §2 — More data: learning curves against the training-set size
+#
+# *STAT 453 Lecture 10 (deck 000 §2) and deck 001 ("Determining fit from
+# training/val errors").*
+#
+# **Deck 000:** "Often, the best way to reduce overfitting is collecting more
+# data" — softmax regression trained on growing subsets of MNIST, the test
+# set kept constant. **Deck 001:** learning curves against the training-set
+# size tell under- from overfitting. For a *simple* model, training accuracy
+# gets worse as the training set grows, then plateaus, while validation
+# accuracy improves a little: the curves end close together (underfitting).
+# For a *more complex* model, "the training curve is better than the
+# validation curve, with a noticeable gap between the two": overfitting, and
+# "increasing the data set size may help avoid this, until the validation
+# error reaches the training error".
+#
+# **The experiment.** A simple model (softmax regression) and a complex one
+# (an MLP 256-128, wider than STAT 453's 75-45 so that it can overfit the
+# small subsets) are trained by SGD (learning rate 0.1, batch 256, as in
+# STAT 453) on class-stratified subsets of $n$ training digits, for $n$ on a
+# log scale from 100 to the whole training split; the validation and test
+# digits never change. Every fit takes the *same number of SGD updates*:
+# `--epochs` passes' worth of the whole training split. A subset of $n$
+# digits is reshuffled and cycled through as often as needed, so a small
+# $n$ is trained as long as the full set and only the amount of distinct
+# data differs. The batches are gathered from the subset's *indices* one at
+# a time (a `keras.utils.PyDataset`): no repeated copy of the images is ever
+# built, so memory does not grow with the number of updates.
+#
+# With $g(n)$ = training accuracy on the $n$ digits minus validation
+# accuracy (both in inference mode, after training), the lecture's
+# statements become three claims:
+#
+# 1. **The gap shrinks as the training set grows**, for softmax regression
+#    and (2.) for the MLP: the least-squares slope of $g$ against
+#    $\log_2 n$ over *all* sizes, $\hat\beta = \sum_j (\ell_j - \bar\ell)\,
+#    g(n_j) / \sum_j (\ell_j - \bar\ell)^2$ with $\ell_j = \log_2 n_j$,
+#    is negative: the gap changes by $\hat\beta$ per doubling of the data.
+# 3. **The complex model overfits more at small n** than the simple one:
+#    $g_\text{MLP} - g_\text{softmax}$, averaged over the two smallest
+#    sizes, is positive.
+#
+# **How the verdicts are decided.** Each claim's effect is computed per
+# replicate seed (`--seeds`, default 5; seed $i$ draws the subsets, the
+# initial weights and the batch order, the same for both models) and its
+# 95% interval covers the seed-to-seed spread and the sampling of the fixed
+# validation digits (`kreg.stats`). *Holds* when the interval lies beyond
+# the margin on the lecture's side, *does not hold* when it lies on the
+# other side, *inconclusive* otherwise; `--quick` never decides.
+#
+# **Margins, fixed before any verdict was seen.**
+#
+# - `shrink` = 1 pp per doubling: "shrinks" means visibly on deck 000's
+#   log-$n$ axis — at least 5 pp over the five doublings from 100 digits to
+#   the 3,600 of the offline training split, a fraction of the tens of
+#   points that separate training and test accuracy on a few hundred digits.
+# - `overfit` = 2 pp: deck 001's "noticeable gap" — the complex model's gap
+#   exceeds the simple one's by at least 2 pp (8 of the 400 offline
+#   validation digits).
+#
+# Rough power: one validation digit is 0.25 pp; both gaps of a seed are
+# measured on the same 400 digits, so their difference and the slope carry
+# an example standard error of ~1 pp and ~0.3 pp per doubling. With 5
+# seeds and $t_4$, the slope's interval is about ±1 pp per doubling and
+# the small-$n$ difference's about ±3 pp: a slope of -3 pp per doubling or
+# a difference of 5 pp is decided.
 
-Deck 000 ("Often, the best way to reduce overfitting is collecting more
-data": softmax regression on MNIST subsets, the test set kept constant) and
-deck 001 ("Determining fit from training/val errors": learning curves of a
-simple and a more complex model against the training-set size).
-
-Experiment: a *simple* model (softmax regression) and a *complex* one (an MLP,
-wider than STAT 453's 75-45 so that it can overfit the small subsets) are
-trained on class-stratified subsets of growing size n of the training split
-(``kreg.data.stratified_subset``); validation and test sets never change.
-Every fit gets the same number of SGD updates (lr 0.1, as in STAT 453):
-small subsets are repeated, so a small n is trained as long as the full set
-and what differs is only the amount of distinct data. Accuracies are measured
-in inference mode after training and averaged over ``--repeats`` subset
-draws.
-
-Claims:
-
-1. **The train-validation gap shrinks as the training set grows**, for both
-   models (deck 000's plot; deck 001: train accuracy falls, validation
-   accuracy rises, the curves approach each other).
-2. **The complex model overfits more at small n** (deck 001's overfitting
-   curves: a larger gap between train and validation than the simple model's),
-   measured as the mean gap over the two smallest subsets. On the 8x8 digits
-   softmax regression is itself flexible enough to fit 20-40 examples
-   perfectly, so the margin there is small; its training accuracy falling
-   with n (deck 001's "underfitting" curve) is visible in the figure.
-
-Run:  KERAS_BACKEND=jax python lessons/l10_more_data.py   (add --quick for a smoke run)
-"""
-
-from __future__ import annotations
+# %%
+import math
 
 from kreg.lesson import Lesson, bad_flag
 
-SIZES = {"digits": (20, 40, 80, 160, 320, 640), "mnist": (100, 300, 1000, 3000, 10000, 30000)}
 
-
-def _args(p):
+def _flags(p):
     p.add_argument("--sizes", type=int, nargs="+", default=None,
-                   help="training-set sizes (the full training split is always added); "
-                   "default 20..640 on digits, 100..30000 on MNIST")
-    p.add_argument("--hidden", type=int, nargs="+", default=[256, 128],
-                   help="hidden widths of the complex model (an MLP)")
-    p.add_argument("--steps", type=int, default=None,
-                   help="SGD updates per fit (default: 40 epochs of the full training split)")
-    p.add_argument("--batch-size", type=int, default=None,
-                   help="default 256 (STAT 453) on MNIST-sized data, 32 on the small embedded digits")
-    p.add_argument("--repeats", type=int, default=3, help="subset draws averaged per size")
+                   help="training-set sizes (default: 6 sizes log-spaced from 100 to the whole training split)")
+    p.add_argument("--hidden", type=int, nargs="+", default=[256, 128], help="hidden widths of the complex model")
+    p.add_argument("--batch-size", type=int, default=256, help="minibatch size (STAT 453: 256)")
+
+
+def _check(args):
+    if args.sizes is not None and (len(set(args.sizes)) < 2 or min(args.sizes) < 10):
+        raise bad_flag("sizes", args.sizes, "at least 2 distinct integers >= 10")
+    if min(args.hidden) < 1:
+        raise bad_flag("hidden", args.hidden, "positive integers")
+    if args.batch_size < 1:
+        raise bad_flag("batch_size", args.batch_size, "a positive integer")
 
 
 LESSON = Lesson(
     "l10_more_data",
     title="More data: learning curves of a simple and a complex model vs training-set size",
     decks="000 §2, 001",
-    dataset="mnist",
-    fallback="mnist5k",
     epochs=40,
+    seeds=5,
     quick_epochs=1,
     quick_train=512,
+    margins={"shrink": 0.01, "overfit": 0.02},
     reference="deck 000 §2 (softmax regression on MNIST subsets, test set fixed); deck 001 learning curves",
-    add_arguments=_args,
+    add_arguments=_flags,
+    check_args=_check,
 )
+run = LESSON.start()
+
+# %%
+import keras
+import numpy as np
+
+from kreg import models, plots
+from kreg.data import stratified_subset
+
+data = run.load_data()
+batch, n_full = run.args.batch_size, len(data.x_train)
+shape, k = data.info.input_shape, data.info.num_classes
+sizes = run.args.sizes or np.geomspace(min(100, n_full // 4), n_full, run.pick(6, 3)).round().astype(int).tolist()
+sizes = sorted({s for s in sizes if s <= n_full})
+steps = math.ceil(n_full / batch)  # updates per epoch, the same for every n
+run.config(batch_size=batch, learning_rate=0.1, optimizer="SGD", sizes=sizes, hidden=list(run.args.hidden),
+           updates=run.epochs * steps)
+run.say(f"   sizes {sizes}; {run.epochs} x {steps} = {run.epochs * steps} SGD updates per fit")
 
 
-def _check_args(args):
-    if args.sizes is not None and any(s < 10 for s in args.sizes):
-        raise bad_flag("sizes", args.sizes, "integers >= 10")
-    if any(h < 1 for h in args.hidden):
-        raise bad_flag("hidden", args.hidden, "positive integers")
-    for name in ("steps", "batch_size", "repeats"):
-        v = getattr(args, name)
-        if v is not None and v < 1:
-            raise bad_flag(name, v, "a positive integer")
+class SubsetBatches(keras.utils.PyDataset):
+    """``steps`` batches per epoch from the examples ``idx`` of (x, y), reshuffled and cycled as needed.
+
+    Only indices are repeated: each batch is gathered when Keras asks for it.
+    Every batch is full, so no train step is traced again for a smaller one.
+    """
+
+    def __init__(self, x, y, idx, seed):
+        super().__init__()
+        self.x, self.y, self.idx = x, y, idx
+        self.rng = np.random.default_rng(seed)
+        self.on_epoch_end()
+
+    def __len__(self):
+        return steps
+
+    def on_epoch_end(self):
+        cycles = math.ceil(steps * batch / len(self.idx))
+        self.order = np.concatenate([self.rng.permutation(self.idx) for _ in range(cycles)])
+
+    def __getitem__(self, i):
+        j = self.order[i * batch:(i + 1) * batch]
+        return self.x[j], self.y[j]
 
 
-def main(argv=None):
-    run = LESSON.start(argv)
-    _check_args(run.args)
-    import numpy as np
+# %% [markdown]
+# ## Train both models on every subset size
+#
+# One compiled model per architecture, reset to seed $i$'s initial weights
+# before each fit (`Run.replicates`); the subset of seed $i$ at size $n$ and
+# its batch order are the same for both models.
 
-    from kreg import models, plots
-    from kreg.data import stratified_subset
+# %%
+builders = {"softmax regression": models.softmax_regression(shape, k),
+            f"MLP {'-'.join(map(str, run.args.hidden))}": models.mlp(shape, k, hidden=tuple(run.args.hidden))}
+simple, complex_ = builders
+arms = {}
+for name, net in builders.items():
+    model = models.compile_classifier(net, learning_rate=0.1)
+    model.test_on_batch(data.x_train[:2], data.y_train[:2])  # build the loss and metrics once
 
-    args = run.args
-    data = run.load_data()
-    n_full = len(data.x_train)
-    small_data = n_full < 5000
-    batch = args.batch_size or (32 if small_data else 256)
-    sizes = args.sizes or SIZES["digits" if small_data else "mnist"]
-    if run.quick:
-        sizes = (40,)
-    sizes = sorted({s for s in sizes if s < n_full} | {n_full})
-    steps = args.steps or run.epochs * int(np.ceil(n_full / batch))
-    repeats = run.pick(args.repeats, 1)
-    shape, k = data.info.input_shape, data.info.num_classes
-    hidden = tuple(args.hidden)
-    builders = {
-        "softmax regression": lambda: models.softmax_regression(shape, k),
-        f"MLP {'-'.join(map(str, hidden))}": lambda: models.mlp(shape, k, hidden=hidden),
-    }
-    run.config(batch_size=batch, learning_rate=0.1, optimizer="SGD", sizes=sizes, steps=steps,
-               repeats=repeats, hidden=list(hidden))
-    run.total_runs = len(builders) * len(sizes) * repeats
-    run.say(f"   {len(sizes)} sizes x {len(builders)} models x {repeats} draws, {steps} SGD updates each")
+    for n in sizes:
+        def work(rep, model=model, n=n):
+            idx = stratified_subset(data.y_train, n, seed=rep.seed) if n < n_full else np.arange(n_full)
+            rep.reset(model)
+            rep.fit(model, x=SubsetBatches(data.x_train, data.y_train, idx, rep.seed), reset=False, shuffle=False)
+            return {"train_accuracy": run.per_example(model, data.x_train[idx], data.y_train[idx])["correct"].mean(),
+                    "val_correct": run.per_example(model, *data.val)["correct"],
+                    "test_correct": run.per_example(model, *data.test)["correct"]}
 
-    acc = {m: {s: [] for s in ("train", "val", "test")} for m in builders}
-    for name, build in builders.items():
-        # one compiled model per architecture, reset to the same initial weights before every fit
-        # (SGD without momentum has no state but its step counter): no re-tracing per fit
-        run.reseed()
-        model = models.compile_classifier(build(), learning_rate=0.1)
-        init = model.get_weights()
-        for n in sizes:
-            per = {s: [] for s in ("train", "val", "test")}
-            for r in range(repeats):
-                idx = stratified_subset(data.y_train, n, seed=run.seed + 1000 * r) if n < n_full \
-                    else np.arange(n_full)
-                x, y = data.x_train[idx], data.y_train[idx]
-                reps = int(np.ceil(steps * batch / n))  # repeat a small subset: same number of updates
-                xr, yr = np.concatenate([x] * reps)[: steps * batch], np.concatenate([y] * reps)[: steps * batch]
-                run.reseed(r)
-                model.set_weights(init)
-                model.optimizer.iterations.assign(0)
-                run.fit(f"{name}, n={n}, draw {r + 1}", model, x=xr, y=yr, epochs=1, batch_size=batch,
-                        shuffle=True)
-                per["train"].append(run.evaluate(model, x, y)["accuracy"])
-                per["val"].append(run.evaluate(model, *data.val)["accuracy"])
-                per["test"].append(run.evaluate(model, *data.test)["accuracy"])
-            for s in per:
-                acc[name][s].append(float(np.mean(per[s])))
-            run.say(f"   {name:>22}, n={n:>6}: train {acc[name]['train'][-1]:.2%}  "
-                     f"val {acc[name]['val'][-1]:.2%}  test {acc[name]['test'][-1]:.2%}")
-    gap = {m: [t - v for t, v in zip(a["train"], a["val"])] for m, a in acc.items()}
-    run.metric("sizes", sizes)
-    run.metric("accuracy", acc)
-    run.metric("gap_train_minus_val", gap)
+        arms[name, n] = run.replicates(f"{name}, n={n}", work=work, config={"n": n})
 
-    simple, complex_ = list(builders)
-    shrinks = {m: gap[m][-1] < gap[m][0] and acc[m]["val"][-1] > acc[m]["val"][0] for m in builders}
-    run.claim(
-        "the train-validation gap shrinks as the training set grows (both models)",
-        holds=all(shrinks.values()),
-        evidence="; ".join(f"{m}: gap {gap[m][0]:.1%} at n={sizes[0]} -> {gap[m][-1]:.1%} at n={sizes[-1]}, "
-                           f"val {acc[m]['val'][0]:.1%} -> {acc[m]['val'][-1]:.1%}" for m in builders),
-        gap_small_n={m: gap[m][0] for m in builders}, gap_full={m: gap[m][-1] for m in builders},
-    )
-    small = sizes[:2] if len(sizes) > 2 else sizes[:1]  # "small n": the two smallest subsets
-    g_c, g_s = (float(np.mean(gap[m][: len(small)])) for m in (complex_, simple))
-    run.claim(
-        "the complex model overfits more than the simple one at small n",
-        holds=g_c > g_s,
-        evidence=f"mean gap at n={small}: {g_c:.1%} ({complex_}) vs {g_s:.1%} ({simple}); "
-        f"train {acc[complex_]['train'][0]:.1%} vs {acc[simple]['train'][0]:.1%} at n={sizes[0]}",
-        small_sizes=small, gap_complex=g_c, gap_simple=g_s,
-    )
+# %% [markdown]
+# ## The verdicts
 
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 3, figsize=(16, 4.2))
-    for ax, name in zip(axes[:2], builders):
-        plots.line_plot(sizes, {"train": np.array(acc[name]["train"]) * 100,
-                                "validation": np.array(acc[name]["val"]) * 100,
-                                "test (fixed set)": np.array(acc[name]["test"]) * 100},
-                        xlabel="training-set size n", ylabel="accuracy (%)", logx=True, ax=ax,
-                        title=f"{name}", styles={"validation": {"ls": "--"}, "test (fixed set)": {"ls": ":"}})
-    plots.line_plot(sizes, {m: np.array(g) * 100 for m, g in gap.items()}, xlabel="training-set size n",
-                    ylabel="train - validation accuracy (pp)", logx=True, ax=axes[2],
-                    title="generalization gap")
-    axes[2].axhline(0, color="grey", lw=0.8)
-    fig.suptitle(f"Learning curves vs training-set size on {data.info.name} ({steps} SGD updates per fit)")
-    fig.tight_layout()
-    run.figure("learning_curves_vs_n", fig)
-    return run.finish()
+# %%
+samples = {}
+for (name, n), reps in arms.items():
+    samples[name, n, "train"] = reps["train_accuracy"]
+    samples[name, n, "val"] = reps["val_correct"]
+splits = {key: "val" for key in samples if key[2] == "val"}
 
 
-if __name__ == "__main__":
-    main()
+def gap(m, name, n):
+    return m[name, n, "train"] - m[name, n, "val"]
+
+
+ell = np.log2(sizes)
+weights = (ell - ell.mean()) / ((ell - ell.mean()) ** 2).sum()
+mean_gap = {name: [float(np.mean(arms[name, n]["train_accuracy"]) - arms[name, n].mean("val_correct"))
+                   for n in sizes] for name in builders}
+for name in builders:
+    slope = run.estimate(lambda m, name=name: sum(w * gap(m, name, n) for w, n in zip(weights, sizes)),
+                         samples, splits=splits)
+    run.claim(f"{name}: the train-validation gap shrinks as the training set grows (slope per doubling of n)",
+              slope, direction="less", margin="shrink", unit="pp", effect_name="gap change per doubling",
+              compare=(mean_gap[name][0], mean_gap[name][-1]),
+              evidence=f"gap at n={sizes[0]} -> n={sizes[-1]}")
+
+small = sizes[:2]
+more = run.estimate(lambda m: sum(gap(m, complex_, n) - gap(m, simple, n) for n in small) / len(small),
+                    samples, splits=splits)
+run.claim(f"the complex model overfits more than the simple one at small n (mean over n = {small})", more,
+          direction="greater", margin="overfit", unit="pp", effect_name="gap MLP - gap softmax",
+          compare=(np.mean(mean_gap[simple][:2]), np.mean(mean_gap[complex_][:2])))
+
+# %% [markdown]
+# **Reading the outcome.** Softmax regression has 7,850 weights: on 100 or
+# 200 digits it can separate the training set as well as the MLP can, so
+# at the smallest sizes both models "overfit" and deck 001's contrast
+# between a simple and a complex model shows at larger $n$, where the
+# simple model's training accuracy falls to meet its validation accuracy
+# (the left panels). If the third claim comes out inconclusive or does not
+# hold, that is what it says: at these sizes softmax regression on 784
+# pixels is not a *simple* model in deck 001's sense.
+
+# %% [markdown]
+# ## Figure: learning curves against $n$
+
+# %%
+import matplotlib.pyplot as plt
+
+fig, axes = plt.subplots(1, 3, figsize=(16, 4.2))
+for ax, name in zip(axes[:2], builders):
+    curves = {split: np.array([np.mean(arms[name, n][f"{split}_{'accuracy' if split == 'train' else 'correct'}"])
+                               for n in sizes]) * 100 for split in ("train", "val", "test")}
+    plots.line_plot(sizes, {"train": curves["train"], "validation": curves["val"], "test (fixed set)": curves["test"]},
+                    xlabel="training-set size n", ylabel="accuracy (%)", logx=True, ax=ax, title=name,
+                    styles={"validation": {"ls": "--"}, "test (fixed set)": {"ls": ":"}})
+plots.line_plot(sizes, {name: np.array(g) * 100 for name, g in mean_gap.items()}, xlabel="training-set size n",
+                ylabel="train - validation accuracy (pp)", logx=True, ax=axes[2], title="generalization gap")
+axes[2].axhline(0, color="grey", lw=0.8)
+fig.suptitle(f"Learning curves vs training-set size on {data.info.name} ({run.epochs * steps} SGD updates per fit, "
+             f"mean of {run.n_seeds} seeds)")
+fig.tight_layout()
+run.figure("learning_curves_vs_n", fig)
+run.metric("sizes", sizes)
+run.metric("gap_train_minus_val", mean_gap)
+results = run.finish()

@@ -232,14 +232,20 @@ run.metric("per_width", {w: {"parameters": params[i], "train_error_noisy_labels"
 run.metric("widths", {name: widths[i] for name, i in points.items()})
 
 # %% [markdown]
-# **Reading the outcome.** The test error of these small nets is high
-# (MNIST-1D is hard for an MLP with 1,000 examples, a fifth of them
-# mislabelled), and its peak is a few points: with 3,000 test sequences a
-# rise of that size is close to what the interval can resolve. The test
-# loss shows the same story far more sharply. An *inconclusive* rise is not
-# a failure of the lecture: it says that at this size of experiment the
-# peak of the test *error* cannot be told apart from the classical U's
-# floor by 1 pp.
+# **Reading the outcome.** The test error of these small nets is high:
+# MNIST-1D is hard for a one-hidden-layer MLP with 1,000 examples, a fifth
+# of them mislabelled. Deck 004's curve has two parts, and they need not
+# show equally. The *second descent* (claim 2) and the loss peak (claim 3)
+# are the signature of the interpolation regime. The *first* part, the
+# classical U, needs a width range where the nets generalize better before
+# they start memorizing: if the narrow nets already underfit at the
+# threshold's level of error (the validation curve is flat up to $h^*$),
+# there is nothing for the error to rise from, and claim 1 comes out
+# inconclusive or does not hold. That is a statement about this data set
+# and training-set size, not about the second descent: the just-
+# interpolating nets are still the worst *calibrated* (claim 3), and the
+# wide ones generalize best, although every one of them fits all the noisy
+# labels (the left panel).
 
 # %% [markdown]
 # ## Figure: error and loss against the width

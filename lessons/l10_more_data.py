@@ -114,7 +114,9 @@ data = run.load_data()
 batch, n_full = run.args.batch_size, len(data.x_train)
 shape, k = data.info.input_shape, data.info.num_classes
 sizes = run.args.sizes or np.geomspace(min(100, n_full // 4), n_full, run.pick(6, 3)).round().astype(int).tolist()
-sizes = sorted({s for s in sizes if s <= n_full})
+sizes = sorted({min(s, n_full) for s in sizes})
+if len(sizes) < 2:
+    raise bad_flag("sizes", run.args.sizes, f"at least 2 distinct sizes up to the {n_full} training examples")
 steps = math.ceil(n_full / batch)  # updates per epoch, the same for every n
 run.config(batch_size=batch, learning_rate=0.1, optimizer="SGD", sizes=sizes, hidden=list(run.args.hidden),
            updates=run.epochs * steps)

@@ -22,6 +22,19 @@ if os.environ["KERAS_BACKEND"] == "jax":
     os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
     os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
 
+# Multi-device tests (tests/test_distribution.py): `make test` runs them in their own pytest processes
+# with KREG_FAKE_DEVICES=2, which must take effect before the backend starts: XLA's host-platform
+# device count for JAX, logical CPU devices for TensorFlow.
+_FAKE_DEVICES = int(os.environ.get("KREG_FAKE_DEVICES", "0") or 0)
+if _FAKE_DEVICES > 1 and os.environ["KERAS_BACKEND"] == "jax":
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
+                               + f" --xla_force_host_platform_device_count={_FAKE_DEVICES}").strip()
+elif _FAKE_DEVICES > 1 and os.environ["KERAS_BACKEND"] == "tensorflow":
+    import tensorflow as tf
+
+    tf.config.set_logical_device_configuration(
+        tf.config.list_physical_devices("CPU")[0], [tf.config.LogicalDeviceConfiguration()] * _FAKE_DEVICES)
+
 import keras  # noqa: E402  (after the environment is set)
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402

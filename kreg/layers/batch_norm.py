@@ -148,11 +148,15 @@ class BatchNorm(keras.layers.Layer):
                             autocast=False)
             if self.center else None
         )
+        # aggregation="mean": under tf.distribute.MirroredStrategy each replica updates the moving statistics
+        # from its own shard and the variable keeps the mean over replicas (with Keras's default, "none", it
+        # keeps one replica's value: Keras 3.15's own BatchNormalization(synchronized=False) does that).
+        # JAX's DataParallel and one device ignore it.
         self.moving_mean = self.add_weight(shape=shape, name="moving_mean", initializer=self.moving_mean_initializer,
-                                           trainable=False, autocast=False)
+                                           trainable=False, autocast=False, aggregation="mean")
         self.moving_variance = self.add_weight(shape=shape, name="moving_variance",
                                                initializer=self.moving_variance_initializer, trainable=False,
-                                               autocast=False)
+                                               autocast=False, aggregation="mean")
         self._reduce = tuple(i for i in range(rank) if i != axis)
         self._bshape = tuple(channels if i == axis else 1 for i in range(rank))
 

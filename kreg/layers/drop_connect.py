@@ -6,6 +6,7 @@ import keras
 from keras import ops
 
 from kreg._validation import check_bool, check_choice, check_float, check_int
+from kreg.layers import _random
 
 __all__ = ["DropConnect"]
 
@@ -145,9 +146,16 @@ class DropConnect(keras.layers.Layer):
             if self.use_bias else None
         )
 
-    def _keep(self, shape):
-        """Keep mask over ``shape``: drawn and compared with ``rate`` in float32, whatever the compute dtype."""
-        u = keras.random.uniform(shape, dtype="float32", seed=self.seed_generator)
+    def _keep(self, shape, per_example=False):
+        """Keep mask over ``shape``: drawn and compared with ``rate`` in float32, whatever the compute dtype.
+
+        A per-example mask is drawn independently on every ``tf.distribute`` replica; the one mask of a
+        minibatch is the same on every replica, as one device would draw it for the global batch.
+        """
+        if per_example:
+            u = _random.uniform(shape, self.seed_generator, dtype="float32")
+        else:
+            u = keras.random.uniform(shape, dtype="float32", seed=self.seed_generator)
         return ops.cast(ops.greater_equal(u, self.rate), "float32")
 
     def call(self, inputs, training=False):
@@ -163,7 +171,7 @@ class DropConnect(keras.layers.Layer):
                 lead = ops.shape(inputs)[:-1]
                 v = ops.reshape(inputs, (-1, kernel.shape[0]))
                 n = ops.shape(v)[0]
-                m = self._keep((n,) + tuple(kernel.shape))
+                m = self._keep((n,) + tuple(kernel.shape), per_example=True)
                 w = ops.cast(m * (kernel32 / keep), self.compute_dtype)
                 u = ops.einsum("bi,bio->bo", v, w)
                 u = ops.reshape(u, tuple(lead) + (self.units,))
@@ -177,9 +185,7 @@ class DropConnect(keras.layers.Layer):
             return self.activation(mean)
         var = (self.rate / keep) * ops.matmul(ops.square(inputs), ops.square(kernel))
         std = ops.sqrt(var)
-        eps = keras.random.normal(
-            (self.num_samples,) + tuple(ops.shape(mean)), dtype=mean.dtype, seed=self.seed_generator
-        )
+        eps = _random.normal((self.num_samples,) + tuple(ops.shape(mean)), self.seed_generator, dtype=mean.dtype)
         return ops.mean(self.activation(ops.expand_dims(mean, 0) + ops.expand_dims(std, 0) * eps), axis=0)
 
     def compute_output_shape(self, input_shape):

@@ -9,6 +9,7 @@ import numpy as np
 from keras import ops
 
 from kreg._validation import check_bool, check_choice, check_float, check_int, invalid
+from kreg.layers import _random
 
 __all__ = ["Dropout", "mc_predict"]
 
@@ -120,7 +121,10 @@ class Dropout(keras.layers.Layer):
             shape = tuple(full[i] if d is None else d for i, d in enumerate(self.noise_shape))
         # float32 draw and comparison: a bfloat16 uniform compared with rate rounded to bfloat16
         # keeps the wrong fraction of units
-        u = keras.random.uniform(shape, dtype="float32", seed=self.seed_generator)
+        if self.noise_shape is None or self.noise_shape[0] is None:  # one mask per example
+            u = _random.uniform(shape, self.seed_generator, dtype="float32")  # independent across TF replicas
+        else:  # one mask shared by the whole batch: the same on every replica, as on one device
+            u = keras.random.uniform(shape, dtype="float32", seed=self.seed_generator)
         mask = ops.cast(ops.greater_equal(u, self.rate), "float32")
         if self.mode == "inverted":
             mask = mask / (1.0 - self.rate)

@@ -43,7 +43,7 @@ test: setup
 # verdicts of every backend in lessons/VERDICTS.md (tests/verdicts.py), which fails
 # when a claim holds on one backend and does not hold on another.
 test-slow: setup
-	$(PY) tests/matrix.py --backends "$(BACKENDS)" -- -m slow $(PYTEST_ARGS); status=$$?; \
+	$(PY) tests/matrix.py --backends "$(BACKENDS)" --no-multi-device -- -m slow $(PYTEST_ARGS); status=$$?; \
 	$(PY) tests/verdicts.py || status=1; exit $$status
 
 lesson: setup

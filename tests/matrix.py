@@ -11,7 +11,14 @@ it finishes, so logs stay readable. Most of a Keras test's time is
 single-threaded (tracing, compiling, Python), so two processes on two cores
 nearly halve the wall time.
 
-Usage: python tests/matrix.py [--backends "tensorflow jax torch"] [--jobs N] [-- PYTEST_ARGS...]
+The multi-device tests (``tests/test_distribution.py``) need 2 devices,
+which a backend only gets when its process starts: for JAX and TensorFlow
+they run once more in their own processes, with two fake CPU devices
+(``KREG_FAKE_DEVICES=2``, see ``tests/conftest.py``), listed as
+``jax[2 devices]`` and ``tensorflow[2 devices]``. ``--no-multi-device``
+leaves them out (``make test-slow`` does: they have no slow tests).
+
+Usage: python tests/matrix.py [--backends "tensorflow jax torch"] [--jobs N] [--no-multi-device] [-- PYTEST_ARGS...]
 """
 
 from __future__ import annotations
@@ -51,16 +58,27 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--backends", default="tensorflow jax torch")
     p.add_argument("--jobs", type=int, default=None, help="backends run at once (default: CPU cores, at most 3)")
+    p.add_argument("--no-multi-device", action="store_true",
+                   help="skip the 2-fake-device runs of tests/test_distribution.py")
     args = p.parse_args(argv)
     backends = args.backends.split()
-    jobs = max(1, min(args.jobs or min(os.cpu_count() or 1, 3), len(backends)))
+    # (label, backend, extra environment, pytest arguments)
+    runs = [(b, b, {}, extra) for b in backends]
+    if not args.no_multi_device:
+        paths = [a for a in extra if a.endswith(".py") or "/" in a]
+        options = [a for a in extra if a not in paths]
+        if not paths or any("test_distribution" in a for a in paths):
+            runs += [(f"{b}[2 devices]", b, {"KREG_FAKE_DEVICES": "2"}, ["tests/test_distribution.py", *options])
+                     for b in backends if b in ("jax", "tensorflow")]
+    jobs = max(1, min(args.jobs or min(os.cpu_count() or 1, 3), len(runs)))
 
-    def run_one(backend):
+    def run_one(run):
+        label, backend, more_env, pytest_args = run
         env = dict(os.environ, KERAS_BACKEND=backend, KREG_OFFLINE="1", MPLBACKEND="Agg",
-                   TF_CPP_MIN_LOG_LEVEL="3")
+                   TF_CPP_MIN_LOG_LEVEL="3", **more_env)
         t0 = time.perf_counter()
-        header = f"\n===== pytest under KERAS_BACKEND={backend} =====\n"
-        proc = subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-rs", *extra], cwd=ROOT, env=env,
+        header = f"\n===== pytest under KERAS_BACKEND={backend}{label[len(backend):]} =====\n"
+        proc = subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-rs", *pytest_args], cwd=ROOT, env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         out = []
         for line in proc.stdout:
@@ -75,18 +93,20 @@ def main(argv=None):
             sys.stdout.flush()
         return rc, parse_summary(text), time.perf_counter() - t0
 
-    print(f"running the suite under {', '.join(backends)} ({jobs} at a time)", flush=True)
+    print(f"running the suite under {', '.join(r[0] for r in runs)} ({jobs} at a time)", flush=True)
     with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
-        futures = {b: pool.submit(run_one, b) for b in backends}
-        results = {b: f.result() for b, f in futures.items()}
+        futures = {r[0]: pool.submit(run_one, r) for r in runs}
+        results = {label: f.result() for label, f in futures.items()}
 
     print("\n===== summary =====")
     ok = True
     for backend, (rc, c, wall) in results.items():
         ran = c["passed"] + c["failed"] + c["error"]
-        status = "ok" if rc == 0 and ran > 0 else ("NO TESTS RAN" if ran == 0 else "FAILED")
+        # a 2-device run whose -k/-m options select none of its tests is fine (pytest exits 5)
+        none_selected = "[" in backend and ran == 0 and rc == 5
+        status = "ok" if (rc == 0 and ran > 0) or none_selected else ("NO TESTS RAN" if ran == 0 else "FAILED")
         ok &= status == "ok"
-        print(f"{backend:>10}: {c['passed']} passed, {c['failed'] + c['error']} failed, "
+        print(f"{backend:>22}: {c['passed']} passed, {c['failed'] + c['error']} failed, "
               f"{c['skipped']} skipped in {wall:.0f}s  [{status}, exit {rc}]")
     tot = {k: sum(r[1][k] for r in results.values()) for k in ("passed", "failed", "skipped", "error")}
     print(f"total: {tot['passed']} passed, {tot['failed'] + tot['error']} failed, {tot['skipped']} skipped")

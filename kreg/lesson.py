@@ -244,6 +244,10 @@ class Lesson:
         p.add_argument("--margin", action="append", default=[], metavar="NAME=VALUE",
                        help="override a claim's margin (declared: "
                        + (", ".join(f"{k}={v:g}" for k, v in self.margins.items()) or "none") + ")")
+        p.add_argument("--devices", type=_devices_flag, default=1, metavar="N|all",
+                       help="data parallelism over N devices (or all): keras.distribution.DataParallel on JAX, "
+                       "tf.distribute.MirroredStrategy on TensorFlow; PyTorch stays on one device (Keras 3.15). "
+                       "Batch sizes stay global")
         p.add_argument("--out", type=Path, default=None, help="output folder (default runs/<lesson>/<backend>)")
         p.add_argument("--no-cache", action="store_true",
                        help="retrain every replicate instead of reusing finished ones from <out>/cache")
@@ -352,6 +356,18 @@ def _positive_int(text):
     if v < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, received {text!r}")
     return v
+
+
+def _devices_flag(text):
+    if text == "all":
+        return "all"
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or value < 1:
+        raise argparse.ArgumentTypeError(f'expected a positive integer or "all", got {text!r}')
+    return value
 
 
 def _nonneg_int(text):
@@ -503,6 +519,13 @@ class Run:
             warnings.filterwarnings("ignore", message="Limiting steps_per_epoch")
             warnings.filterwarnings("ignore", message="Your input ran out of data")
         keras.utils.set_random_seed(self.seed)
+        # data parallelism for every model built and fitted from here on (kreg.distribution); the block is
+        # closed in finish()
+        from kreg import distribution
+
+        requested = getattr(args, "devices", 1)
+        self._distribution = distribution.data_parallel(requested)
+        self.devices = self._distribution.__enter__()
         config = {k: v for k, v in vars(args).items() if k not in ("margin", "margins")}
         self.results = {
             "lesson": lesson.name,
@@ -513,6 +536,10 @@ class Run:
             "backend": self.backend,
             "versions": self._versions(),
             "device": _device(self.backend),
+            "devices": {"requested": requested, "used": self.devices,
+                        "engine": None if self.devices == 1 else
+                        {"jax": "keras.distribution.DataParallel",
+                         "tensorflow": "tf.distribute.MirroredStrategy"}[self.backend]},
             "dataset": {},
             "runs": {},
             "replicates": {},
@@ -523,6 +550,11 @@ class Run:
             "figures": [],
         }
         self.say(f"== {lesson.name}: {lesson.title}  [decks {lesson.decks}]")
+        if self.devices > 1:
+            self.say(f"   data parallel over {self.devices} devices ({self.results['devices']['engine']}); "
+                     "batch sizes are global")
+        elif requested != 1 and self.backend == "torch":
+            self.say("   --devices: Keras 3.15 has no data parallelism for PyTorch; running on one device")
         self.say(f"   backend {self.backend} ({self.results['device']}), seeds {self.seeds[0]}"
                  f"{'..' + str(self.seeds[-1]) if self.n_seeds > 1 else ''} ({self.n_seeds} replicate"
                  f"{'s' if self.n_seeds != 1 else ''}), epochs {self.epochs}"
@@ -987,6 +1019,9 @@ class Run:
     def finish(self):
         """Write the PNGs and results.json atomically, print the verdicts, return the results dict."""
         self.keras.config.set_max_steps_per_epoch(self._prev_max_steps)
+        if self._distribution is not None:
+            self._distribution.__exit__(None, None, None)
+            self._distribution = None
         wall = time.perf_counter() - self._t0
         self.results["wall_time_s"] = round(wall, 2)
         self.results["started_at"] = self._started.isoformat(timespec="seconds")

@@ -30,7 +30,6 @@ What is checked:
   one-device estimate.
 """
 
-import contextlib
 import math
 
 import keras
@@ -38,6 +37,7 @@ import numpy as np
 import pytest
 
 from kreg import callbacks as kc
+from kreg import distribution
 from kreg import initializers as ki
 from kreg import layers as kl
 from kreg import regularizers as kr
@@ -46,54 +46,18 @@ from kreg import schedules as ks
 BACKEND = keras.backend.backend()
 
 
-def _device_count():
-    if BACKEND == "jax":
-        import jax
-
-        return len(jax.devices())
-    if BACKEND == "tensorflow":
-        import tensorflow as tf
-
-        return len(tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU"))
-    return 1
-
-
 pytestmark = [
     pytest.mark.skipif(BACKEND == "torch", reason="Keras 3.15's keras.distribution has no PyTorch data "
                        "parallelism (DDP support arrives after Keras 3.15)"),
-    pytest.mark.skipif(BACKEND != "torch" and _device_count() < 2,
+    pytest.mark.skipif(BACKEND != "torch" and len(distribution.available_devices()) < 2,
                        reason="needs 2 devices: `make test` runs this file in its own pytest process with 2 fake "
                               "CPU devices (KREG_FAKE_DEVICES=2)"),
 ]
 
 
-@contextlib.contextmanager
 def data_parallel():
     """Build, compile and fit inside this block to run on every local device."""
-    if BACKEND == "jax":
-        previous = keras.distribution.distribution()
-        keras.distribution.set_distribution(keras.distribution.DataParallel(devices=keras.distribution.list_devices()))
-        try:
-            yield
-        finally:
-            keras.distribution.set_distribution(previous)
-    else:
-        with _mirrored().scope():
-            yield
-
-
-_STRATEGY = []
-
-
-def _mirrored():
-    """One MirroredStrategy for the whole process: on TF 2.21 a second one in the same process can abort its
-    all-reduce with "Shape mismatch in the collective instance" (the collective keys of the two collide)."""
-    if not _STRATEGY:
-        import tensorflow as tf
-
-        devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
-        _STRATEGY.append(tf.distribute.MirroredStrategy([d.name for d in devices]))
-    return _STRATEGY[0]
+    return distribution.data_parallel("all")
 
 
 def _data(n=64, d=8, k=3, seed=0):
@@ -297,3 +261,46 @@ def test_estimate_batchnorm_statistics_on_two_devices_equals_one_device():
         kl.estimate_batchnorm_statistics(two, x, batch_size=16)
     for a, b in zip(one.get_weights(), two.get_weights()):
         assert np.allclose(a, b, atol=1e-5)
+
+
+# --- the lesson harness: --devices ---------------------------------------------------------------------------
+
+def _harness_weights(tmp_path, devices):
+    from kreg import models
+    from kreg.lesson import Lesson
+
+    lesson = Lesson("l97_devices", title="devices", decks="000", dataset="digits", fallback="digits", epochs=2,
+                    seeds=2, margins={"m": 0.01})
+    run = lesson.start(["--out", str(tmp_path / str(devices)), "--verbose", "0", "--no-cache", "--devices",
+                        str(devices)])
+    d = run.load_data(n_train=128)
+    model = models.compile_classifier(models.mlp(d.info.input_shape, 10, hidden=(16,)), "sgd", learning_rate=0.1)
+    # shuffle=False: under MirroredStrategy the tf.data pipeline that reshuffles every epoch
+    # (kreg.lesson.shuffled_batches) yields other (equally random) orders than on one device
+    reps = run.replicates("plain", model, d, batch_size=32, shuffle=False,
+                          measure=lambda m: {"w": np.concatenate([w.ravel() for w in m.get_weights()]),
+                                             "val_correct": run.per_example(m, *d.val)["correct"]})
+    res = run.finish()
+    return reps["w"], res
+
+
+def test_harness_devices_flag_matches_one_device(tmp_path):
+    w1, res1 = _harness_weights(tmp_path, 1)
+    w2, res2 = _harness_weights(tmp_path, "all")
+    assert res1["devices"] == {"requested": 1, "used": 1, "engine": None}
+    engine = {"jax": "keras.distribution.DataParallel", "tensorflow": "tf.distribute.MirroredStrategy"}[BACKEND]
+    assert res2["devices"] == {"requested": "all", "used": 2, "engine": engine}
+    # each replicate seed trains the same net on 1 and on 2 devices (same initial weights, data order, updates)
+    np.testing.assert_allclose(w1, w2, rtol=1e-4, atol=1e-5)
+    assert not np.allclose(w1[0], w1[1])  # and the two seeds differ
+    assert keras.distribution.distribution() is None if BACKEND == "jax" else True  # finish() closed the block
+
+
+def test_harness_rejects_more_devices_than_there_are(tmp_path):
+    from kreg.lesson import Lesson
+
+    lesson = Lesson("l97_devices", title="devices", decks="000", dataset="digits", fallback="digits")
+    with pytest.raises(ValueError, match=r"`devices`.*at most the 2 device\(s\).*Received: devices=3"):
+        lesson.start(["--out", str(tmp_path), "--devices", "3"])
+    with pytest.raises(ValueError, match=r"--devices"):
+        lesson.parse(["--devices", "0"])

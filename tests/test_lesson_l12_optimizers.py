@@ -14,7 +14,7 @@ DECK_LR = {"SGD": 0.1, "momentum": 0.01, "NAG": 0.01, "AdaGrad": 0.01, "Adadelta
 
 
 def _arms(names):
-    return {f"{n} lr={DECK_LR[n] * g:.3g}" for n in names for g in (10**-0.5, 1.0, 10**0.5, 10.0)}
+    return {f"{n} lr={DECK_LR[n] * g:.3g}" for n in names for g in (10**-0.5, 1.0, 10**0.5, 10.0, 10**1.5)}
 
 
 def _check_outputs(out, res, names, seeds):

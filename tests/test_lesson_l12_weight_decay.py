@@ -42,7 +42,7 @@ def test_quick(tmp_path):
 @pytest.mark.parametrize("argv, match", [
     (["--quick", "--lams", "0.01", "-1"], r"`--lams`.*Received: lams=\[0.01, -1.0\]"),
     (["--quick", "--lam", "0"], r"`--lam`.*Received: lam=0.0"),
-    (["--quick", "--sgd-epochs", "0"], r"`--sgd-epochs`.*Received: sgd_epochs=0"),
+    (["--quick", "--sgd-steps", "0"], r"`--sgd-steps`.*Received: sgd_steps=0"),
     (["--quick", "--margin", "no_worse=-0.01"], r"`--margin`.*Received: margin='no_worse=-0.01'"),
 ])
 def test_bad_flags_are_rejected_before_training(tmp_path, argv, match):

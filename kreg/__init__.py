@@ -16,6 +16,8 @@ and a lesson can still choose its backend from the command line):
 - ``kreg.data``: datasets with offline fallbacks, augmentation, label noise;
 - ``kreg.models``: the lectures' architectures;
 - ``kreg.plots``: the lessons' figures;
+- ``kreg.distribution``: data parallelism through Keras's engines (JAX DataParallel,
+  TensorFlow MirroredStrategy);
 - ``kreg.lesson``: the harness the lesson scripts are built on.
 
 The most used objects are also available at the top level (``kreg.DropConnect``,
@@ -34,7 +36,8 @@ import importlib
 
 __version__ = "0.2.0"
 
-_SUBMODULES = ("callbacks", "data", "initializers", "layers", "lesson", "models", "plots", "regularizers", "schedules")
+_SUBMODULES = ("callbacks", "data", "distribution", "initializers", "layers", "lesson", "models", "plots", "regularizers",
+               "schedules")
 
 # top-level name -> sub-module that defines it
 _EXPORTS = {

@@ -18,6 +18,8 @@ and a lesson can still choose its backend from the command line):
 - ``kreg.plots``: the lessons' figures;
 - ``kreg.distribution``: data parallelism through Keras's engines (JAX DataParallel,
   TensorFlow MirroredStrategy);
+- ``kreg.ensembles``: combining members (vote, mean of logits or probabilities)
+  and scoring them;
 - ``kreg.lesson``: the harness the lesson scripts are built on.
 
 The most used objects are also available at the top level (``kreg.DropConnect``,
@@ -36,7 +38,7 @@ import importlib
 
 __version__ = "0.2.0"
 
-_SUBMODULES = ("callbacks", "data", "distribution", "initializers", "layers", "lesson", "models", "plots", "regularizers",
+_SUBMODULES = ("callbacks", "data", "distribution", "ensembles", "initializers", "layers", "lesson", "models", "plots", "regularizers",
                "schedules")
 
 # top-level name -> sub-module that defines it

@@ -69,9 +69,15 @@ def run_lesson(name, out, *argv, env_args=None):
     (``runpy`` with ``sys.argv``), with ``$KREG_ARGS`` set to ``env_args``
     (unset by default); a legacy lesson through its ``main(argv)``.
     """
-    argv = [*argv, "--out", str(out), "--verbose", "0"]
     if not is_notebook_style(name):
-        return load_lesson(name).main(argv)
+        return load_lesson(name).main([*argv, "--out", str(out), "--verbose", "0"])
+    return run_lesson_namespace(name, out, *argv, env_args=env_args)["results"]
+
+
+def run_lesson_namespace(name, out, *argv, env_args=None):
+    """Like :func:`run_lesson` for a percent-format lesson, but return the script's whole namespace
+    (its ``results`` and every object it built, for tests that inspect a lesson's data pipeline)."""
+    argv = [*argv, "--out", str(out), "--verbose", "0"]
     import os
     import runpy
     import sys
@@ -84,7 +90,7 @@ def run_lesson(name, out, *argv, env_args=None):
     else:
         os.environ["KREG_ARGS"] = env_args
     try:
-        return runpy.run_path(path, run_name="__main__")["results"]
+        return runpy.run_path(path, run_name="__main__")
     finally:
         sys.argv = saved_argv
         if saved_env is None:

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from lesson_support import (assert_bad_flag, assert_each_outcome_reachable, assert_notebook_style,
+from lesson_support import (run_lesson_namespace, assert_bad_flag, assert_each_outcome_reachable, assert_notebook_style,
                             assert_quick_decides_nothing, assert_replicates, check_results, record_and_compare_verdicts,
                             run_lesson)
 
@@ -23,22 +23,8 @@ def _check_outputs(out, res, seeds):
 
 
 def _run_quick(out):
-    """``run_lesson(NAME, out, "--quick")``, but returning the lesson's namespace (to reach its data pipeline)."""
-    import os
-    import runpy
-    import sys
-
-    from lesson_support import ROOT
-
-    path = str(ROOT / "lessons" / f"{NAME}.py")
-    saved_argv, saved_env = sys.argv, os.environ.pop("KREG_ARGS", None)
-    sys.argv = [path, "--quick", "--out", str(out), "--verbose", "0"]
-    try:
-        return runpy.run_path(path, run_name="__main__")
-    finally:
-        sys.argv = saved_argv
-        if saved_env is not None:
-            os.environ["KREG_ARGS"] = saved_env
+    """Run the lesson with ``--quick``; return its namespace (to reach its data pipeline or measures)."""
+    return run_lesson_namespace(NAME, out, "--quick")
 
 
 def test_quick(tmp_path):

@@ -40,6 +40,9 @@ EXEMPT = {
     "kreg.data.Dataset": "a result container that load() builds",
     "kreg.data.DatasetInfo": "a result container that load() builds",
     "kreg.data.augment.Augmentation": "the Sequential that augmentation() builds (checked there)",
+    "kreg.callbacks.KeepLast": "takes no arguments",
+    "kreg.callbacks.EpochLR": "takes no arguments",
+    "kreg.callbacks.BatchLosses": "takes no arguments",
 }
 
 
@@ -194,6 +197,14 @@ CASES = [
     ("kreg.callbacks.EarlyStopping", "start_from_epoch", "-1", "range", lambda: kc.EarlyStopping(start_from_epoch=-1)),
     ("kreg.callbacks.EarlyStopping", "restore_best_weights", "'yes'", "type",
      lambda: kc.EarlyStopping(restore_best_weights="yes")),
+    ("kreg.callbacks.UntilBelow", "threshold", "nan", "range", lambda: kc.UntilBelow(float("nan"))),
+    ("kreg.callbacks.UntilBelow", "monitor", "3", "type", lambda: kc.UntilBelow(0.1, monitor=3)),
+    ("kreg.callbacks.FitTracker", "threshold", "1.5", "range", lambda: kc.FitTracker(np.zeros((4, 2)), np.zeros(4),
+                                                                                    threshold=1.5)),
+    ("kreg.callbacks.FitTracker", "batch_size", "0", "range", lambda: kc.FitTracker(np.zeros((4, 2)), np.zeros(4),
+                                                                                   batch_size=0)),
+    ("kreg.callbacks.Snapshots", "every", "0", "range", lambda: kc.Snapshots(every=0)),
+    ("kreg.callbacks.Snapshots", "ema", "'ema'", "type", lambda: kc.Snapshots(ema="ema")),
     ("kreg.callbacks.ReduceLROnPlateau", "factor", "1.5", "range", lambda: kc.ReduceLROnPlateau(factor=1.5)),
     ("kreg.callbacks.ReduceLROnPlateau", "factor", "'half'", "type", lambda: kc.ReduceLROnPlateau(factor="half")),
     ("kreg.callbacks.ReduceLROnPlateau", "patience", "-1", "range", lambda: kc.ReduceLROnPlateau(patience=-1)),

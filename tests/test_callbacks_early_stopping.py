@@ -229,6 +229,8 @@ def test_bad_arguments(kwargs, message):
 def test_public_names():
     import kreg.callbacks
 
-    assert sorted(kreg.callbacks.__all__) == ["EarlyStopping", "LearningCurves", "ReduceLROnPlateau", "WeightAveraging"]
+    assert sorted(kreg.callbacks.__all__) == ["BatchLosses", "EarlyStopping", "EpochLR", "FitTracker", "KeepLast",
+                                              "LearningCurves", "ReduceLROnPlateau", "Snapshots", "UntilBelow",
+                                              "WeightAveraging"]
     for name in kreg.callbacks.__all__:
         assert issubclass(getattr(kreg.callbacks, name), keras.callbacks.Callback)

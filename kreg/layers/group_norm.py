@@ -128,13 +128,6 @@ class GroupNorm(keras.layers.Layer):
         )
 
     def call(self, inputs, training=False):
-        # torch's fused kernel for float32 inputs, except for groups of one value (a 2-D input with one channel
-        # per group), where its E[x^2] - E[x]^2 variance leaves ~1e-5 of cancellation noise instead of the exact
-        # output beta. Under mixed_float16/bfloat16 the generic path runs: torch 2.13's CPU group_norm
-        # backward crashed the process (segmentation fault) on those inputs.
-        if (keras.backend.backend() == "torch" and keras.backend.standardize_dtype(inputs.dtype) == "float32"
-                and not (len(inputs.shape) == 2 and self._channels == self._groups)):
-            return self._call_torch(inputs)
         dtype = inputs.dtype
         x = ops.cast(inputs, "float32")
         rank = len(x.shape)
@@ -154,29 +147,6 @@ class GroupNorm(keras.layers.Layer):
             y = y + ops.cast(self.beta, "float32")
         if not last:
             y = ops.moveaxis(y, -1, self._axis)
-        return ops.cast(y, dtype)
-
-    def _call_torch(self, inputs):
-        """PyTorch's fused ``torch.nn.functional.group_norm``: the same math, one kernel.
-
-        Why: under the torch backend the generic path (reshape, ``ops.moments``,
-        normalize, affine) runs as many small eager ops and was measured at 15x
-        the fused kernel (benchmarks/layers.py). torch's kernel groups
-        consecutive channels and uses the biased variance, as the generic
-        path does; it wants channels on axis 1, so the channel axis is moved
-        there and back. Computed in float32 like the generic path.
-        """
-        import torch
-
-        dtype = inputs.dtype
-        x = ops.cast(inputs, "float32")
-        if self._axis != 1:
-            x = torch.movedim(x, self._axis, 1)
-        gamma = ops.cast(self.gamma, "float32") if self.gamma is not None else None
-        beta = ops.cast(self.beta, "float32") if self.beta is not None else None
-        y = torch.nn.functional.group_norm(x, self._groups, gamma, beta, self.epsilon)
-        if self._axis != 1:
-            y = torch.movedim(y, 1, self._axis)
         return ops.cast(y, dtype)
 
     def compute_output_shape(self, input_shape):

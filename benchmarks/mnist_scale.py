@@ -40,7 +40,7 @@ size and shape and runs the lessons on them:
 4. **Default offline wall time** (the lesson's own default setting on the
    embedded fallback data) is not re-run (18 default runs take too long on
    a small machine); it is read from the slow suite's records
-   ``runs/verdicts/<lesson>.<backend>.json`` or from
+   ``lessons/results/<lesson>.<backend>.json`` or from
    ``runs/<lesson>/<backend>/results.json`` when its config is the
    lesson's default (not ``--quick``, the lesson's default epochs and seeds,
    fallback data). Missing: null, with the note "no default run recorded;
@@ -339,23 +339,24 @@ def _mnist_train(datasets):
     return d["sizes"].get("train")
 
 
-def default_offline_record(lesson, backend, runs=RUNS):
+def default_offline_record(lesson, backend, runs=RUNS, records=None):
     """The wall time of the lesson's default offline run, from the slow suite's records, or None.
 
     Returns ``{"wall_s", "from", "datasets"}`` or ``None``. Read from
-    ``runs/verdicts/<lesson>.<backend>.json`` (the slow suite runs the
+    ``lessons/results/<lesson>.<backend>.json`` (the slow suite runs the
     default setting), else ``runs/<lesson>/<backend>/results.json`` when its
     config is a default run: no ``--quick``, the lesson's default epochs and
     seeds, and no MNIST from files (it ran on the offline fallback).
     """
     runs = Path(runs)
-    rec = runs / "verdicts" / f"{lesson}.{backend}.json"
+    records = Path(records) if records is not None else RUNS.parent / "lessons" / "results"
+    rec = records / f"{lesson}.{backend}.json"
     try:
         data = json.loads(rec.read_text())
         if isinstance(data.get("wall_time_s"), (int, float)):
             datasets = {k: {"used": v.get("used"), "sizes": v.get("sizes")}
                         for k, v in (data.get("dataset") or {}).items()}
-            return {"wall_s": float(data["wall_time_s"]), "from": str(rec.relative_to(runs.parent)),
+            return {"wall_s": float(data["wall_time_s"]), "from": f"lessons/results/{rec.name}",
                     "datasets": datasets, "date": data.get("date")}
     except (OSError, ValueError, AttributeError):
         pass

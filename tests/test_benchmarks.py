@@ -120,11 +120,12 @@ def test_mnist_scale_shift_is_a_translation():
 
 def test_mnist_scale_default_record_and_extrapolation(tmp_path, monkeypatch):
     runs = tmp_path / "runs"
-    assert mnist_scale.default_offline_record("l10_dropout", "jax", runs) is None
+    records = tmp_path / "records"
+    assert mnist_scale.default_offline_record("l10_dropout", "jax", runs, records) is None
     sizes = {"mnist": {"used": "mnist5k", "sizes": {"train": 3600, "val": 400, "test": 1000}}}
-    (runs / "verdicts").mkdir(parents=True)
-    (runs / "verdicts" / "l10_dropout.jax.json").write_text(json.dumps({"wall_time_s": 120.0, "dataset": sizes}))
-    rec = mnist_scale.default_offline_record("l10_dropout", "jax", runs)
+    records.mkdir(parents=True)
+    (records / "l10_dropout.jax.json").write_text(json.dumps({"wall_time_s": 120.0, "dataset": sizes}))
+    rec = mnist_scale.default_offline_record("l10_dropout", "jax", runs, records)
     assert rec["wall_s"] == 120.0 and rec["from"].endswith("l10_dropout.jax.json")
     scale = {"mnist": {"used": "mnist", "sizes": {"train": 54000}}}
     assert mnist_scale.extrapolate(120.0, scale, rec["datasets"])[:2] == (1800.0, 15.0)
@@ -138,11 +139,11 @@ def test_mnist_scale_default_record_and_extrapolation(tmp_path, monkeypatch):
            "dataset": {"mnist": {"name": "mnist5k", "fallback_reason": "offline", "sizes": {"train": 3600}}}}
     monkeypatch.setattr(mnist_scale, "lesson_defaults", lambda lesson: d)
     (res / "results.json").write_text(json.dumps(doc))
-    assert mnist_scale.default_offline_record("l12_x", "jax", runs)["wall_s"] == 9.0
+    assert mnist_scale.default_offline_record("l12_x", "jax", runs, records)["wall_s"] == 9.0
     (res / "results.json").write_text(json.dumps(doc | {"config": doc["config"] | {"epochs": 1}}))
-    assert mnist_scale.default_offline_record("l12_x", "jax", runs) is None
+    assert mnist_scale.default_offline_record("l12_x", "jax", runs, records) is None
     (res / "results.json").write_text(json.dumps(doc | {"config": doc["config"] | {"quick": True}}))
-    assert mnist_scale.default_offline_record("l12_x", "jax", runs) is None
+    assert mnist_scale.default_offline_record("l12_x", "jax", runs, records) is None
 
 
 def test_mnist_scale_merges_runs_of_the_same_day(tmp_path):

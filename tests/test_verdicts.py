@@ -49,3 +49,19 @@ def test_expected_outcomes_are_recorded_and_compared(paths, monkeypatch):
     changed = _results("jax", "inconclusive")
     problems = verdicts.check_expected(changed)
     assert len(problems) == 1 and "expects holds" in problems[0]
+
+
+def test_records_say_which_code_produced_them(paths):
+    """A record carries the commit and the lesson file's blob hash; a changed lesson file makes it stale."""
+    path = verdicts.record(_results("jax", "holds", lesson="l10_dropout"))
+    rec = json.loads(path.read_text())
+    code = rec["code"]
+    if code["commit"] is None:
+        pytest.skip("not a git checkout (an sdist): records carry no commit")
+    assert len(code["commit"]) == 40 and code["lesson_blob"] == verdicts.lesson_blob("l10_dropout")
+    pv = verdicts.provenance(rec)
+    assert pv["stale"] is False and pv["commit"] == code["commit"] and not pv["inferred"]
+    rec["code"]["lesson_blob"] = "0" * 40  # as if recorded from another version of the lesson
+    assert verdicts.provenance(rec)["stale"] is True
+    text, _ = verdicts.table({"l10_dropout": {"jax": rec}})
+    assert "the lesson has changed since" in text and code["commit"][:10] in text

@@ -2,7 +2,8 @@
 
 ``make test-slow`` runs each migrated lesson's default setting once per
 backend (one pytest process each). Each run records its outcomes here
-(:func:`record`, into ``runs/verdicts/<lesson>.<backend>.json``); then this
+(:func:`record`, into ``lessons/results/<lesson>.<backend>.json``, committed:
+the course site reads them, so it never trains); then this
 script, run as ``python tests/verdicts.py``, writes one table -- lesson,
 claim, and per backend the outcome, effect and 95% interval -- to
 ``lessons/VERDICTS.md`` (linked from the lessons README) and exits non-zero
@@ -13,6 +14,13 @@ lesson compares its outcomes with them (:func:`check_expected`), so a change
 of verdict is noticed. After a deliberate change of design, re-run every
 backend with ``KREG_RECORD_VERDICTS=1 make test-slow ...`` to write the new
 outcomes into that file, and commit it with the change.
+
+Each record says which code produced it: the commit checked out (``commit``,
+with ``dirty`` when the work tree differed from it) and the git blob hash of
+the lesson file that ran (``lesson_blob``, what ``git hash-object`` prints).
+:func:`provenance` compares that hash with the lesson file of today, so a
+table or a web page can say when a lesson changed after its results were
+recorded, instead of letting published verdicts drift from the code.
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-RECORDS = ROOT / "runs" / "verdicts"
+RECORDS = ROOT / "lessons" / "results"
 EXPECTED = ROOT / "lessons" / "verdicts.json"
 TABLE = ROOT / "lessons" / "VERDICTS.md"
 BACKENDS = ("tensorflow", "jax", "torch")
@@ -40,6 +48,44 @@ def _entry(c):
     keep = ("claim", "kind", "outcome", "effect", "low", "high", "seeds", "unit", "margin", "direction",
             "discrepancy", "tolerance", "evidence")
     return {k: c.get(k) for k in keep if k in c}
+
+
+def _git(*args):
+    import subprocess
+
+    try:
+        out = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def lesson_blob(lesson):
+    """The git blob hash of ``lessons/<lesson>.py`` as it is on disk now (None without git)."""
+    return _git("hash-object", f"lessons/{lesson}.py")
+
+
+def code_version(lesson):
+    """``{"commit", "dirty", "lesson_blob"}`` of the checkout that is about to run ``lesson``."""
+    status = _git("status", "--porcelain", "--untracked-files=no", "--", "kreg", f"lessons/{lesson}.py")
+    return {"commit": _git("rev-parse", "HEAD"), "dirty": bool(status) if status is not None else None,
+            "lesson_blob": lesson_blob(lesson)}
+
+
+def provenance(rec):
+    """Where a record's results came from, and whether its lesson has changed since.
+
+    Returns ``{"commit", "dirty", "lesson_blob", "current_blob", "stale", "inferred"}``: ``stale``
+    is True when the lesson file on disk now differs from the one that produced the record;
+    ``inferred`` marks records written before records carried their commit, whose commit is
+    the last one that touched the lesson before the record's date.
+    """
+    code = rec.get("code") or {}
+    current = lesson_blob(rec["lesson"])
+    blob = code.get("lesson_blob")
+    return {"commit": code.get("commit"), "dirty": code.get("dirty"), "lesson_blob": blob,
+            "current_blob": current, "inferred": bool(code.get("inferred")),
+            "stale": None if (blob is None or current is None) else blob != current}
 
 
 def record(results):
@@ -57,6 +103,7 @@ def record(results):
         "dataset": {k: {"used": v.get("name"), "sizes": v.get("sizes")} for k, v in results["dataset"].items()},
         "seeds": results["config"].get("seeds"),
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "code": code_version(results["lesson"]),
     }
     path = RECORDS / f"{results['lesson']}.{backend}.json"
     write_json_atomic(path, data)
@@ -142,8 +189,15 @@ def table(records):
             r = by_backend[b]
             v = r.get("versions") or {}
             data = ", ".join(f"{d['used']} {d['sizes']}" for d in r["dataset"].values())
+            pv = provenance(r)
+            code = "code unknown"
+            if pv["commit"]:
+                code = f"code {pv['commit'][:10]}" + (" (inferred from the date)" if pv["inferred"] else "") + \
+                    (" + uncommitted changes" if pv["dirty"] else "")
+            if pv["stale"]:
+                code += " — **the lesson has changed since; re-run it**"
             lines.append(f"- {b}: {r['date']}, keras {v.get('keras')}, {b} {v.get(b)}, device {r.get('device')}, "
-                         f"{r.get('seeds')} seeds, {r.get('wall_time_s')} s, data {data}")
+                         f"{r.get('seeds')} seeds, {r.get('wall_time_s')} s, data {data}, {code}")
         lines += ["", "| claim | " + " | ".join(backends) + " |", "|---|" + "---|" * len(backends)]
         claims = []
         for b in backends:
@@ -173,7 +227,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     records = load_records()
     if not records:
-        print("verdicts: no lesson run recorded in runs/verdicts/ (run make test-slow first)")
+        print("verdicts: no lesson run recorded in lessons/results/ (run make test-slow first)")
         return 0
     text, conflicts = table(records)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -34,6 +34,7 @@ import kreg  # noqa: E402
 
 project = "kreg"
 author = "the kreg authors"
+copyright = "the kreg authors (Apache-2.0)"
 release = kreg.__version__
 version = kreg.__version__
 

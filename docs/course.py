@@ -201,6 +201,27 @@ for name in results["figures"]:
 '''
 
 
+def join_math_lines(text):
+    """Join a Markdown line that continues an open ``$...$`` formula onto the previous line.
+
+    A formula wrapped so that its next line starts with ``+``, ``-`` or ``*`` and a space
+    would otherwise open a bullet list in Markdown (Jupyter's and MyST's alike) and break the
+    formula; the lesson scripts' text is not changed, only its Markdown cells.
+    """
+    out = []
+    for line in text.split("\n"):
+        paragraph_dollars = 0
+        for prev in reversed(out):
+            if not prev.strip():
+                break
+            paragraph_dollars += len(re.findall(r"(?<!\\)\$", prev.replace("$$", "")))
+        if out and out[-1].strip() and paragraph_dollars % 2 == 1 and re.match(r"\s*[-+*]\s", line):
+            out[-1] = out[-1].rstrip() + " " + line.strip()
+        else:
+            out.append(line)
+    return "\n".join(out)
+
+
 def to_notebook(name, backend="jax", args="", url=None):
     """The lesson as an nbformat notebook (not executed), with the set-up cells and a figures cell."""
     import jupytext
@@ -216,6 +237,8 @@ def to_notebook(name, backend="jax", args="", url=None):
         nb.cells.append(nbformat.v4.new_markdown_cell("## Figures"))
         nb.cells.append(nbformat.v4.new_code_cell(FIGURES_CELL.rstrip()))
     for c in nb.cells:
+        if c.cell_type == "markdown":
+            c.source = join_math_lines(c.source)
         c.metadata = {}
         c.pop("id", None)
     nb.metadata = {
@@ -456,10 +479,15 @@ def index_page(metas, records):
              "the lesson's decks and sections and its claims with one badge per backend "
              "(TF TensorFlow, JAX, PT PyTorch; from `make test-slow`'s default runs). Each lesson page holds "
              "the slide's text and formulas, the code, the figures, the verdict table and its notebook.", "",
-             "```{toctree}", ":hidden:", ":maxdepth: 1", "", "how_to_run", "reference/index",
-             *[f"lessons/{m['name']}" for m in metas], "```", "",
              "See also: {doc}`how to run the lessons <how_to_run>` · {doc}`the library reference <reference/index>`.",
              ""]
+    for group, title in GROUPS.items():
+        ms = [m for m in metas if m["group"] == group]
+        if ms:
+            lines += ["```{toctree}", ":hidden:", ":maxdepth: 1", f":caption: {title}", "",
+                      *[f"lessons/{m['name']}" for m in ms], "```", ""]
+    lines += ["```{toctree}", ":hidden:", ":maxdepth: 1", ":caption: Using kreg", "", "how_to_run",
+              "reference/index", "```", ""]
     for group, title in GROUPS.items():
         ms = [m for m in metas if m["group"] == group]
         if not ms:

@@ -23,7 +23,7 @@ deck    the slide's penalty (data term is a mean loss)  kreg
 000     λ/n · Σ_j w_j², n = batch size (formula slide)  ``L2(lam / n)``
 000     code: ``cost + 2./n * LAMBDA * L2``              ``L2(2 * lam / n)`` (twice the formula!)
 000     ``torch.optim.SGD(weight_decay=LAMBDA)``         ``L2(lam / 2)`` on weights *and* biases, or
-                                                        ``keras.optimizers.SGD(weight_decay=lam)``
+                                                         ``keras.optimizers.SGD(weight_decay=lam)``
 001     α·R(θ), ridge R = ‖θ‖₂²                          ``L2(alpha)``
 001     α·R(θ), lasso R = Σ|θ_i|                         ``L1(alpha)``
 001     α·(r·‖θ‖₂² + (1-r)/2·Σ|θ_i|)  (r=0: lasso!)      ``ElasticNet(alpha*(1+3r)/2, (1-r)/(1+3r))``
@@ -31,10 +31,10 @@ deck    the slide's penalty (data term is a mean loss)  kreg
 002     ½λ‖w‖₂²  (weight-decay slide)                   ``L2(lam / 2)``
 003     λ/2·‖w‖₂²  (λ₀ on the weight-decay slide)        ``L2(lam / 2)``
 003     weight decay w ← (1-λ₁)w - α∇L                   ``SGD(learning_rate=a, weight_decay=lam1/a)``
-003     AdamW slide: θ -= η_t(α·m̂/(√v̂+ε) + λθ)         ``AdamW(learning_rate=eta*a, weight_decay=lam/a)``
+003     AdamW slide: θ -= η_t(α·m̂/(√v̂+ε) + λθ)           ``AdamW(learning_rate=eta*a, weight_decay=lam/a)``
 004     λ‖W‖²  = λ Σ W_kl²                               ``L2(lam)``
 004     λ Σ|W_kl|                                        ``L1(lam)``
-004     λ Σ (β W_kl² + |W_kl|)                           ``ElasticNet(lam*(1+2*beta), 1/(1+2*beta))``
+004     ``λ Σ (β W_kl² + |W_kl|)``                       ``ElasticNet(lam*(1+2*beta), 1/(1+2*beta))``
 ======  ==============================================  =============================================
 
 Notes on the decks. Deck 000's formula slide (λ/n Σw², update ``2λ/n · w``) and
@@ -196,7 +196,7 @@ def from_lecture(deck, lam, *, penalty="l2", batch_size=None, r=None, beta=None)
         penalty: ``"l2"``, ``"l1"`` or ``"elastic_net"`` (decks 001, 004).
         batch_size: deck 000 only: its n (the batch size; λ/n Σw²).
         r: deck 001 elastic net only: its mix, r=0 lasso, r=1 ridge.
-        beta: deck 004 elastic net only: its β in Σ βW² + |W|.
+        beta: deck 004 elastic net only: its β in ``Σ βW² + |W|``.
 
     Returns:
         ``L1``, ``L2`` or ``ElasticNet``; see the module table:

@@ -70,3 +70,21 @@ html_static_path = ["_static"]
 html_css_files = ["kreg.css"]
 html_show_sourcelink = False
 html_last_updated_fmt = "%Y-%m-%d"
+
+
+def _init_signature(app, what, name, obj, options, signature, return_annotation):
+    """Show a class's constructor arguments: Keras's Layer.__new__(*args, **kwargs) hides them."""
+    import inspect
+
+    if what == "class" and signature == "(*args, **kwargs)" and "__init__" in vars(obj):
+        try:
+            sig = inspect.signature(obj.__init__)
+        except (TypeError, ValueError):
+            return None
+        params = list(sig.parameters.values())[1:]
+        return str(sig.replace(parameters=params, return_annotation=inspect.Signature.empty)), return_annotation
+    return None
+
+
+def setup(app):
+    app.connect("autodoc-process-signature", _init_signature)

@@ -553,7 +553,7 @@ def build_site(lessons=(), notebooks=None, out=None, log=print, builder_args=())
             + (f" from {path}" if path else "") + f", {len(records.get(name, {}))} backend record(s)")
     html_dir = out / "html"
     env = dict(os.environ, KERAS_BACKEND=os.environ.get("KERAS_BACKEND", "jax"))
-    cmd = [sys.executable, "-m", "sphinx", "-b", "html", "-q", "-c", str(DOCS), str(src), str(html_dir),
+    cmd = [sys.executable, "-m", "sphinx", "-b", "html", "-q", "-E", "-c", str(DOCS), str(src), str(html_dir),
            *builder_args]
     log("site: " + " ".join(cmd[2:]))
     subprocess.run(cmd, check=True, env=env, cwd=ROOT)

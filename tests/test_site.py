@@ -103,6 +103,25 @@ def test_verdict_cells_agree_with_the_verdict_table():
                     assert effect in md and interval.removesuffix(" pp") in md and f"{seeds} seeds" in md, (lesson, md)
 
 
+def test_lesson_page_warns_when_the_lesson_changed_after_its_results():
+    v = course._verdicts()
+    rec = json.loads(json.dumps(next(iter(v.load_records()["l10_dropout"].values()))))
+    backend = rec["backend"]
+    rec["code"] = {"commit": "0123456789abcdef", "dirty": False, "lesson_blob": v.lesson_blob("l10_dropout")}
+    fresh = course.verdict_section("l10_dropout", {backend: rec}, {"executed": None}, [])
+    assert "```{warning}" not in fresh and "commit `0123456789`" in fresh
+    assert "has not been executed" in fresh  # an unexecuted notebook says so
+    rec["code"]["lesson_blob"] = "0" * 40
+    stale = course.verdict_section("l10_dropout", {backend: rec}, {"executed": None}, [])
+    assert "```{warning}" in stale and "the lesson has changed since: re-run it" in stale
+    assert "No verdict recorded" in course.verdict_section("l10_dropout", {}, {"executed": None}, [])
+
+
+def test_formulas_wrapped_onto_a_line_starting_with_plus_stay_formulas():
+    text = "penalty $E = a\n+ b$ here.\n\n- a list\n- item $x$\n- more"
+    assert course.join_math_lines(text) == "penalty $E = a + b$ here.\n\n- a list\n- item $x$\n- more"
+
+
 # ------------------------------------------------------------------ notebooks + site (slow-ish)
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
@@ -220,6 +239,7 @@ def test_pages_in_headless_chromium(served):
                     assert len(images) >= 1, f"{path}: no figure"
                     assert page.locator("table.kreg-verdicts").count() == 1, f"{path}: no verdict table"
                     assert page.locator("table.kreg-verdicts tbody tr").count() >= 1
+                    assert page.locator(".math").count() >= 1, f"{path}: no formula"
                     assert page.locator("h3", has_text="When and where these results were produced").count() == 1
                 if path == "index.html":
                     assert page.locator(".kreg-card").count() == len(LESSONS)

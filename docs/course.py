@@ -269,6 +269,13 @@ def write_notebook(nb, path):
     return path
 
 
+def _write_text_atomic(path, text):
+    fd, tmp = tempfile.mkstemp(dir=Path(path).parent, prefix=f".{Path(path).name}.", suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
 def execute_notebook(nb, workdir, timeout=3600):
     """Execute ``nb`` in a fresh kernel whose working folder is ``workdir``; returns (nb, seconds).
 
@@ -320,7 +327,7 @@ def build_notebooks(lessons=(), backend="jax", args="", out=None, execute=True, 
         except Exception as e:  # CellExecutionError, a dead kernel, a timeout
             failures[name] = str(e)
             (folder / f"{name}.ipynb").unlink(missing_ok=True)
-            (folder / f"{name}.error.txt").write_text(str(e))
+            _write_text_atomic(folder / f"{name}.error.txt", str(e))
             log(f"notebooks: {name}: FAILED ({str(e).strip().splitlines()[-1][:200] if str(e).strip() else e!r})")
             continue
         (folder / f"{name}.error.txt").unlink(missing_ok=True)

@@ -65,6 +65,13 @@ def test_bad_backend_and_args_are_rejected(tmp_path):
     assert r.returncode == 2 and "LESSONS='l99_nope'" in r.stderr
 
 
+def test_a_flag_the_lesson_rejects_fails_its_notebook_and_writes_none(tmp_path):
+    failures = course.build_notebooks(["l10_smoothness"], "jax", "--seeds 0", out=tmp_path)
+    assert list(failures) == ["l10_smoothness"] and "Received: seeds=0" in failures["l10_smoothness"]
+    assert not (tmp_path / "l10_smoothness.ipynb").exists()
+    assert "Received: seeds=0" in (tmp_path / "l10_smoothness.error.txt").read_text()
+
+
 def test_every_lesson_converts_with_its_setup_cells():
     import nbformat
 

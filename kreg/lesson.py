@@ -40,6 +40,12 @@ A rerun with more seeds reuses the finished ones; an interrupted run
 resumes; any change of code or configuration ignores the old entries.
 ``--no-cache`` retrains everything.
 
+**Several devices.** ``--devices N|all`` splits every ``fit``'s batch over
+``N`` devices (``--spread batch``, :mod:`kreg.distribution`), or, with
+``--spread seeds``, trains the replicate seeds side by side, one process a
+device, handing finished replicates over through the cache
+(:mod:`kreg._spread`). Either way the verdicts are computed as on one device.
+
 **Claims.** :meth:`Run.claim` decides a lecture's claim from an
 :class:`kreg.stats.Estimate` with a direction and a margin (see
 :mod:`kreg.stats` for the interval and the three outcomes). ``--quick``
@@ -50,7 +56,7 @@ numbers that are certain by mathematics (no verdict), and
 :meth:`Run.reference` sets a STAT 453 number beside the measured one.
 
 Flags common to every lesson: ``--backend --dataset --epochs --seeds --quick
---seed --margin --out --no-cache --verbose``. They are parsed *before* Keras
+--seed --margin --devices --spread --out --no-cache --verbose``. They are parsed *before* Keras
 is imported, so ``--backend`` can still set ``KERAS_BACKEND``. In a notebook
 the flags take their defaults, or the values in ``$KREG_ARGS``
 (``KREG_ARGS="--seeds 3 --backend jax"``); on the command line
@@ -248,6 +254,10 @@ class Lesson:
                        help="data parallelism over N devices (or all): keras.distribution.DataParallel on JAX, "
                        "tf.distribute.MirroredStrategy on TensorFlow; PyTorch stays on one device (Keras 3.15). "
                        "Batch sizes stay global")
+        p.add_argument("--spread", choices=("batch", "seeds"), default="batch",
+                       help="with --devices N > 1: 'batch' splits every fit's batch over the devices (data "
+                       "parallel); 'seeds' trains whole replicate seeds side by side, one process a device "
+                       "(any backend; needs the replicate cache)")
         p.add_argument("--out", type=Path, default=None, help="output folder (default runs/<lesson>/<backend>)")
         p.add_argument("--no-cache", action="store_true",
                        help="retrain every replicate instead of reusing finished ones from <out>/cache")
@@ -295,6 +305,10 @@ class Lesson:
                 raise bad_flag("margin", item, "NAME=VALUE with VALUE a number >= 0")
             margins[name] = margin
         args.margins = margins
+        if args.spread == "seeds" and args.no_cache:
+            raise bad_flag("spread", "seeds", "--spread batch with --no-cache: the processes of --spread seeds "
+                           "hand finished replicates to each other through the replicate cache")
+        args._argv = list(argv)
         if self.check_args is not None:
             self.check_args(args)
         return args
@@ -523,10 +537,34 @@ class Run:
         # closed in finish()
         from kreg import distribution
 
+        from kreg import _spread
+
         requested = getattr(args, "devices", 1)
-        self._distribution = distribution.data_parallel(requested)
+        spread = getattr(args, "spread", "batch")
+        self.cache_dir = self.out / "cache"
+        self._shard = (0, 1)  # (this process's share k, processes N): replicate i is trained where i % N == k
+        self._parent_pid = None
+        self._workers = None
+        worker = _spread.shard_from_env()
+        if worker is not None:  # a copy started by --spread seeds: train a share, read the rest from the cache
+            k, n, self.cache_dir, self._parent_pid = worker
+            self._shard = (k, n)
+        spread_over = 1
+        if spread == "seeds":
+            available = _spread.count_devices(self.backend)
+            if requested == "all":
+                spread_over = available
+            elif requested > available:
+                raise bad_flag("devices", requested, f"at most the {available} device(s) {self.backend} sees "
+                               "(--spread seeds)")
+            else:
+                spread_over = requested
+            spread_over = min(spread_over, self.n_seeds)
+            self._distribution = distribution.data_parallel(1)
+        else:
+            self._distribution = distribution.data_parallel(requested)
         self.devices = self._distribution.__enter__()
-        config = {k: v for k, v in vars(args).items() if k not in ("margin", "margins")}
+        config = {k: v for k, v in vars(args).items() if k not in ("margin", "margins") and not k.startswith("_")}
         self.results = {
             "lesson": lesson.name,
             "title": lesson.title,
@@ -536,8 +574,10 @@ class Run:
             "backend": self.backend,
             "versions": self._versions(),
             "device": _device(self.backend),
-            "devices": {"requested": requested, "used": self.devices,
-                        "engine": None if self.devices == 1 else
+            "devices": {"requested": requested, "used": max(self.devices, spread_over), "spread": spread,
+                        "engine": ("one process a device, replicate seeds side by side (kreg._spread)"
+                                   if spread_over > 1 else None) if spread == "seeds" else
+                        None if self.devices == 1 else
                         {"jax": "keras.distribution.DataParallel",
                          "tensorflow": "tf.distribute.MirroredStrategy"}[self.backend]},
             "dataset": {},
@@ -553,12 +593,22 @@ class Run:
         if self.devices > 1:
             self.say(f"   data parallel over {self.devices} devices ({self.results['devices']['engine']}); "
                      "batch sizes are global")
+        elif spread_over > 1:
+            self.say(f"   replicate seeds spread over {spread_over} devices, one process each (--spread seeds): "
+                     f"seed i is trained by process i mod {spread_over}; every fit runs on one device")
+        elif spread == "seeds" and requested != 1:
+            self.say("   --spread seeds: one device here, nothing to spread")
         elif requested != 1 and self.backend == "torch":
             self.say("   --devices: Keras 3.15 has no data parallelism for PyTorch; running on one device")
         self.say(f"   backend {self.backend} ({self.results['device']}), seeds {self.seeds[0]}"
                  f"{'..' + str(self.seeds[-1]) if self.n_seeds > 1 else ''} ({self.n_seeds} replicate"
                  f"{'s' if self.n_seeds != 1 else ''}), epochs {self.epochs}"
                  f"{', QUICK mode (claims are not decided)' if self.quick else ''}")
+        if spread_over > 1 and worker is None:
+            argv = [a for a in getattr(args, "_argv", [])]
+            self._workers = _spread.Workers(lesson.source, argv, spread_over, self.cache_dir, self.out,
+                                            _spread.device_slots(self.backend, spread_over), self.say)
+            self._shard = (0, spread_over)
 
     # ------------------------------------------------------------------ helpers
     def say(self, text, level=1):
@@ -728,16 +778,27 @@ class Run:
         arm_config = {"arm": arm, "config": config or {}, "epochs": epochs or self.epochs,
                       "batch_size": batch_size, "fit": {k: _fingerprint(v) for k, v in sorted(fit_kwargs.items())}}
         records, histories, entries = [], [], []
+        share, processes = self._shard
         for i, seed in enumerate(self.seeds):
             path = self._cache_path(arm, seed, arm_config)
             cached = self._cache_read(path) if self.use_cache else None
+            if cached is None and processes > 1 and i % processes != share:
+                cached = self._await_replicate(path)
+                self.say(f"   [{arm}, seed {i + 1}/{self.n_seeds}] trained by the process on device "
+                         f"{i % processes} (--spread seeds)")
+            elif cached is not None:
+                self.say(f"   [{arm}, seed {i + 1}/{self.n_seeds}] reused from the cache ({path.name})")
             if cached is not None:
                 record, history, wall = cached
-                self.say(f"   [{arm}, seed {i + 1}/{self.n_seeds}] reused from the cache ({path.name})")
             else:
                 rep = _Replicate(self, arm, i, seed)
                 t0 = time.perf_counter()
-                record = work(rep)
+                try:
+                    record = work(rep)
+                except BaseException:
+                    if self._workers is not None:  # the copies would wait for this replicate forever
+                        self._workers.stop()
+                    raise
                 wall = time.perf_counter() - t0
                 if not isinstance(record, dict):
                     raise TypeError(f"the measurements of arm {arm!r} must be a dict. Received: {type(record)}")
@@ -755,17 +816,35 @@ class Run:
         self.results["replicates"][arm] = {"config": arm_config, "seeds": list(self.seeds), "per_seed": entries}
         return Replicates(arm, self.seeds, records, histories)
 
+    def _await_replicate(self, path):
+        """Wait for another process of ``--spread seeds`` to write the replicate at ``path``; return it."""
+        from kreg import _spread
+
+        while True:
+            if path.is_file():
+                cached = self._cache_read(path)
+                if cached is not None:
+                    return cached
+            if self._workers is not None:
+                self._workers.check()
+            elif not _spread.parent_alive(self._parent_pid):
+                raise SystemExit("kreg: the lesson process of --spread seeds has stopped; this copy stops too")
+            time.sleep(0.1)
+
     def _cache_path(self, arm, seed, arm_config):
         if self._code is None:
             self._code = _code_hash(self.lesson.source)
+        # --devices and --spread enter the key as the devices one fit runs on: a replicate trained alone on
+        # one device (--spread seeds) is the same as under --devices 1; data parallelism changes the masks
         run_config = {k: v for k, v in self.results["config"].items()
-                      if k not in ("seeds", "seed", "out", "verbose", "no_cache", "backend", "margins")}
+                      if k not in ("seeds", "seed", "out", "verbose", "no_cache", "backend", "margins", "devices",
+                                   "spread")} | {"fit_devices": self.devices}
         key = {"lesson": self.lesson.name, "arm": arm_config, "seed": seed, "backend": self.backend,
                "run": run_config, "data": {k: v.get("sizes") | {"name": v.get("name")}
                                            for k, v in self.results["dataset"].items()},
                "versions": self.results["versions"], "code": self._code}
         digest = hashlib.sha256(json.dumps(_jsonable(key), sort_keys=True).encode()).hexdigest()[:16]
-        return self.out / "cache" / _slug(arm) / f"seed{seed}-{digest}.npz"
+        return self.cache_dir / _slug(arm) / f"seed{seed}-{digest}.npz"
 
     def _cache_read(self, path):
         if not path.is_file():
@@ -1019,6 +1098,11 @@ class Run:
     def finish(self):
         """Write the PNGs and results.json atomically, print the verdicts, return the results dict."""
         self.keras.config.set_max_steps_per_epoch(self._prev_max_steps)
+        if self._workers is not None:  # every replicate is in the cache: the copies only repeat our work
+            from kreg import _spread
+
+            self._workers.stop()
+            _spread.remove_partial_writes(self.cache_dir)
         if self._distribution is not None:
             self._distribution.__exit__(None, None, None)
             self._distribution = None

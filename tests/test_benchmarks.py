@@ -16,6 +16,7 @@ import pytest
 BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
 sys.path.insert(0, str(BENCH))
 
+import devices as bench_devices  # noqa: E402
 import lesson_cost  # noqa: E402
 import layers as bench_layers  # noqa: E402
 import run as bench_run  # noqa: E402
@@ -193,3 +194,20 @@ def test_mnist_scale_arguments_and_registration():
     assert env["KREG_DATA_DIR"] == "/d" and env["KREG_OFFLINE"] == "1" and env["KERAS_BACKEND"] == "jax"
     assert "mnist_scale" in bench_run.BENCHMARKS and "mnist_scale" not in bench_run.DEFAULT_BENCHMARKS
     assert bench_run.result_path("mnist_scale", "Intel Xeon", "2026-01-01").name == "lessons-intel-xeon-2026-01-01.json"
+
+
+def test_devices_benchmark_arguments_and_table(capsys):
+    assert "devices" in bench_run.BENCHMARKS and "devices" not in bench_run.DEFAULT_BENCHMARKS
+    with pytest.raises(ValueError, match=r"`backend`.*Received: backend='torch'"):
+        bench_devices.lesson_command("torch", "lessons/l10_dropout.py", [])
+    cmd, env = bench_devices.lesson_command("jax", "lessons/l10_dropout.py", ["--quick"])
+    assert "--xla_force_host_platform_device_count=2" in env["XLA_FLAGS"] and cmd[-1] == "--quick"
+    with pytest.raises(SystemExit):
+        bench_devices.main(["--backend", "jax", "--lesson", "l99_nope"])
+    assert "`--lesson`" in capsys.readouterr().err
+    assert "skipped" in bench_devices.main(["--backend", "torch"])
+    res = {"backend": "jax", "median_process_wall_s": {"one": 10.0, "batch": 15.0, "seeds": 6.0},
+           "ratio_batch_vs_one": 1.5, "ratio_seeds_vs_one": 0.6, "seeds_same_effects_as_one": True,
+           "loadavg_start": 1.0, "loadavg_end": 1.0, "settings": {"lesson": "l10_dropout", "flags": ["--quick"]}}
+    text = bench_devices.table(res)
+    assert "x1.50 of one device" in text and "x0.60 of one device" in text and "same effects" in text

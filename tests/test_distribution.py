@@ -287,9 +287,9 @@ def _harness_weights(tmp_path, devices):
 def test_harness_devices_flag_matches_one_device(tmp_path):
     w1, res1 = _harness_weights(tmp_path, 1)
     w2, res2 = _harness_weights(tmp_path, "all")
-    assert res1["devices"] == {"requested": 1, "used": 1, "engine": None}
+    assert res1["devices"] == {"requested": 1, "used": 1, "spread": "batch", "engine": None}
     engine = {"jax": "keras.distribution.DataParallel", "tensorflow": "tf.distribute.MirroredStrategy"}[BACKEND]
-    assert res2["devices"] == {"requested": "all", "used": 2, "engine": engine}
+    assert res2["devices"] == {"requested": "all", "used": 2, "spread": "batch", "engine": engine}
     # each replicate seed trains the same net on 1 and on 2 devices (same initial weights, data order, updates)
     np.testing.assert_allclose(w1, w2, rtol=1e-4, atol=1e-5)
     assert not np.allclose(w1[0], w1[1])  # and the two seeds differ
@@ -304,3 +304,82 @@ def test_harness_rejects_more_devices_than_there_are(tmp_path):
         lesson.start(["--out", str(tmp_path), "--devices", "3"])
     with pytest.raises(ValueError, match=r"--devices"):
         lesson.parse(["--devices", "0"])
+
+
+_SPREAD_LESSON = """
+import os
+
+import numpy as np
+
+from kreg import models
+from kreg.lesson import Lesson
+
+LESSON = Lesson("l96_spread", title="spread", decks="000", dataset="digits", fallback="digits", epochs=2,
+                seeds=4, margins={"m": 0.01})
+run = LESSON.start()
+d = run.load_data(n_train=128)
+model = models.compile_classifier(models.mlp(d.info.input_shape, 10, hidden=(16,), dropout=0.5), "sgd",
+                                  learning_rate=0.1)
+fail = os.environ.get("L96_FAIL_IN_WORKER")
+
+
+def work(rep):
+    if fail and os.environ.get("KREG_SEED_SHARD"):
+        raise RuntimeError("boom in the worker")
+    rep.fit(model, d, epochs=2, batch_size=32, shuffle=False)
+    return {"w": np.concatenate([w.ravel() for w in model.get_weights()]), "pid": os.getpid()}
+
+
+reps = run.replicates("dropout 0.5", work=work)
+results = run.finish()
+"""
+
+
+def _run_spread_lesson(script, out, *flags):
+    import runpy
+    import sys
+
+    saved = sys.argv
+    sys.argv = [str(script), "--out", str(out), "--verbose", "0", *flags]
+    try:
+        return runpy.run_path(str(script), run_name="__main__")
+    finally:
+        sys.argv = saved
+
+
+def test_spread_seeds_one_process_a_device_equals_one_device(tmp_path, monkeypatch):
+    """--spread seeds: seeds 1 and 3 are trained by a second process, and every replicate is the same net."""
+    import os
+
+    monkeypatch.delenv("KREG_ARGS", raising=False)
+    script = tmp_path / "l96_spread.py"
+    script.write_text(_SPREAD_LESSON)
+    one = _run_spread_lesson(script, tmp_path / "one", "--devices", "1")
+    two = _run_spread_lesson(script, tmp_path / "two", "--devices", "all", "--spread", "seeds")
+    assert two["results"]["devices"] == {"requested": "all", "used": 2, "spread": "seeds",
+                                         "engine": "one process a device, replicate seeds side by side "
+                                                   "(kreg._spread)"}
+    pids = [int(p) for p in two["reps"]["pid"]]
+    assert pids[0] == pids[2] == os.getpid() and pids[1] == pids[3] != os.getpid()
+    np.testing.assert_allclose(np.stack(two["reps"]["w"]), np.stack(one["reps"]["w"]), rtol=1e-6, atol=1e-7)
+    assert not np.allclose(one["reps"]["w"][0], one["reps"]["w"][1])
+    assert not (tmp_path / "two" / ".workers").exists()  # the copies are stopped and their folders removed
+    assert not list((tmp_path / "two" / "cache").rglob("*.tmp"))
+
+
+def test_spread_seeds_reports_a_failed_worker(tmp_path, monkeypatch):
+    monkeypatch.delenv("KREG_ARGS", raising=False)
+    monkeypatch.setenv("L96_FAIL_IN_WORKER", "1")
+    script = tmp_path / "l96_spread.py"
+    script.write_text(_SPREAD_LESSON)
+    with pytest.raises(RuntimeError, match=r"(?s)device 1 \(of 2\) failed with exit code.*boom in the worker"):
+        _run_spread_lesson(script, tmp_path / "out", "--devices", "2", "--spread", "seeds")
+    assert not (tmp_path / "out" / ".workers").exists()
+
+
+def test_spread_seeds_rejects_more_devices_than_there_are(tmp_path):
+    from kreg.lesson import Lesson
+
+    lesson = Lesson("l97_devices", title="devices", decks="000", dataset="digits", fallback="digits")
+    with pytest.raises(ValueError, match=r"`--devices`.*at most the 2 device\(s\).*Received: devices=3"):
+        lesson.start(["--out", str(tmp_path), "--devices", "3", "--spread", "seeds"])

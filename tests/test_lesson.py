@@ -89,11 +89,27 @@ def test_backend_flag_conflict_is_an_error():
 
 
 @pytest.mark.parametrize("argv", [["--epochs", "0"], ["--seed", "-1"], ["--dataset", "cifar"],
-                                  ["--backend", "mxnet"]])
+                                  ["--backend", "mxnet"], ["--spread", "gpus"], ["--spread", "seeds", "--no-cache"]])
 def test_bad_flags_raise_before_training(argv):
     flag = argv[0]
     with pytest.raises(ValueError, match=f"Invalid value received for argument `{flag}`"):
         _toy_lesson().parse(argv)
+
+
+def test_spread_seeds_without_cache_names_the_reason():
+    with pytest.raises(ValueError, match=r"`--spread`.*through the replicate cache.*Received: spread='seeds'"):
+        _toy_lesson().parse(["--spread", "seeds", "--no-cache"])
+
+
+def test_spread_seeds_on_one_device_trains_in_this_process(tmp_path, capsys):
+    """With one device there is nothing to spread: no copy is started and the run says so."""
+    run = _toy_lesson().start(["--quick", "--out", str(tmp_path), "--devices", "1", "--spread", "seeds"])
+    try:
+        assert run._workers is None and run._shard == (0, 1)
+        assert run.results["devices"] == {"requested": 1, "used": 1, "spread": "seeds", "engine": None}
+    finally:
+        run.finish()
+    assert not (tmp_path / ".workers").exists()
 
 
 def test_seeding_reproduces_initial_weights():

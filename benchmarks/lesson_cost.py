@@ -20,7 +20,11 @@ epochs=1)`` call, or one pass of the loop):
 - ``fit``: plain ``model.fit(x, y, epochs=1, batch_size=256, verbose=0)``;
 - ``fit_val``: the same with ``validation_data`` (per-epoch validation);
 - ``harness``: ``kreg.lesson``'s ``Run.fit`` as the lesson calls it
-  (validation every epoch, the progress callback);
+  (validation every epoch, the progress callback; under TensorFlow 32
+  steps per call, ``kreg.lesson.TF_STEPS_PER_EXECUTION``);
+- ``harness_stepwise``: the same with a no-op per-batch callback, which
+  makes the harness run one step per call: the harness as it was before it
+  used ``steps_per_execution``, measured side by side;
 - options, each changing one thing from ``fit``: ``no_metrics`` (compile
   without the accuracy metric), ``spe`` (``steps_per_execution=N``; not on
   torch, where Keras requires 1), ``no_jit`` (``jit_compile=False``),
@@ -166,16 +170,32 @@ def keras_variants(backend, x, y, xv, yv, quick, seed=123):
     def harness():
         run.fit("bench", harness_model, x=x, y=y, validation_data=(xv, yv), epochs=1, batch_size=BATCH)
 
+    class EveryStep(keras.callbacks.Callback):
+        """A per-batch hook: the harness then runs one step per call (its TensorFlow fits otherwise run 32)."""
+
+        def on_train_batch_end(self, batch, logs=None):
+            pass
+
+    stepwise_model = build()
+
+    def harness_stepwise():
+        run.fit("bench", stepwise_model, x=x, y=y, validation_data=(xv, yv), epochs=1, batch_size=BATCH,
+                callbacks=[EveryStep()])
+
     fns = {
         "fit": fit(base),
         "fit_val": fit(build(), validation_data=(xv, yv)),
         "harness": harness,
+        "harness_stepwise": harness_stepwise,
         "no_metrics": fit(build(no_metrics=True)),
     }
     desc = {
         "fit": "model.fit(x, y, epochs=1, batch_size=256, verbose=0)",
         "fit_val": "fit + validation_data (6,000 examples, every epoch)",
-        "harness": "kreg.lesson Run.fit: validation every epoch + progress callback",
+        "harness": "kreg.lesson Run.fit: validation every epoch + progress callback (TensorFlow: "
+                   "32 steps per call)",
+        "harness_stepwise": "Run.fit with a per-batch callback: one step per call on every backend "
+                            "(the harness before its TensorFlow steps_per_execution)",
         "no_metrics": "fit, compiled without the accuracy metric",
     }
     if backend != "torch":  # Keras: "steps_per_execution must be 1 with the PyTorch backend"
@@ -190,7 +210,7 @@ def keras_variants(backend, x, y, xv, yv, quick, seed=123):
     return fns, desc, run
 
 
-VAL_VARIANTS = ("fit_val", "harness")
+VAL_VARIANTS = ("fit_val", "harness", "harness_stepwise")
 
 
 def main(argv=None):
@@ -246,12 +266,13 @@ def table(result):
             f"{bench.fmt_ratio(r['ratio_vs_torch'])}" + (" (val)" if r["vs"] == "torch_loop_val" else ""))
         lines.append(f"  {name:18} {bench.fmt_time(r['median_s']):>15} {vs:>15} "
                      f"{bench.fmt_ratio(r['ratio_vs_fit']):>7}  {r['description']}")
-    fit = result["rows"]["fit"]["ratio_vs_torch"]
-    verdict = "PASS" if fit <= 1.5 else "MISS"
+    harness = result["rows"]["harness"]["ratio_vs_torch"]
+    verdict = "PASS" if harness <= 1.5 else "MISS"
     extra = ""
     if result["backend"] == "jax":
-        extra = f"; JAX faster than PyTorch: {'PASS' if fit < 1.0 else 'MISS'}"
-    lines.append(f"  target fit/PyTorch <= 1.5x: {verdict} ({bench.fmt_ratio(fit)}){extra}")
+        extra = f"; JAX faster than PyTorch: {'PASS' if harness < 1.0 else 'MISS'}"
+    lines.append(f"  target harness / PyTorch loop with validation <= 1.5x: {verdict} "
+                 f"({bench.fmt_ratio(harness)}){extra}")
     return "\n".join(lines)
 
 

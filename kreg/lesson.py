@@ -100,6 +100,9 @@ SPLIT_SEED = 0
 #: (per-example arrays) are kept in the cache and summarized by their mean.
 _MAX_JSON_ARRAY = 256
 _WEIGHT_KEY = "__weight_"
+#: Steps per call of the compiled train function in the harness's fits under TensorFlow
+#: (:meth:`Run._steps_per_execution`); 32 as in ``benchmarks/lesson_cost.py``.
+TF_STEPS_PER_EXECUTION = 32
 
 
 def write_json_atomic(path, obj):
@@ -524,6 +527,7 @@ class Run:
         self._run_count = 0
         self._snapshots = {}
         self._built = set()
+        self._spe_models = set()
         self.total_runs = None
         self._prev_max_steps = keras.config.max_steps_per_epoch()
         if self.quick:
@@ -917,6 +921,8 @@ class Run:
                 validation_data = (data.x_val, data.y_val)
         epochs = epochs or self.epochs
         self._run_count += 1
+        if self.backend == "tensorflow":
+            self._steps_per_execution(model, callbacks)
         progress = _progress(self, label, self._run_count, self.total_runs, epochs)
         t0 = time.perf_counter()
         if self.backend == "tensorflow" and fit_kwargs.get("shuffle", True) is True \
@@ -927,6 +933,36 @@ class Run:
                             callbacks=[*callbacks, progress], verbose=2 if self.verbose >= 2 else 0,
                             **fit_kwargs)
         return history, time.perf_counter() - t0
+
+    def _steps_per_execution(self, model, callbacks):
+        """Under TensorFlow, run ``TF_STEPS_PER_EXECUTION`` steps per call of the compiled train function.
+
+        Keras's TensorFlow trainer returns to Python after every step unless
+        the model is compiled with ``steps_per_execution``; on the lessons'
+        small models that round trip is most of an epoch
+        (``benchmarks/lesson_cost.py``). The same steps run in the same
+        order, so the trained weights are the same to float rounding
+        (``tests/test_lesson.py`` checks it). Callbacks then see one batch
+        call per chunk: a fit with a callback that overrides a per-batch
+        hook (``kreg.callbacks.BatchLosses``, ``WeightAveraging``, Keras's
+        ``TerminateOnNaN``, ...) runs one step per call. A model the lesson
+        compiled with its own ``steps_per_execution`` is left alone.
+        """
+        import keras
+
+        base = keras.callbacks.Callback
+        hooks = ("on_train_batch_begin", "on_train_batch_end", "on_batch_begin", "on_batch_end",
+                 "on_test_batch_begin", "on_test_batch_end")
+        every_step = any(getattr(type(cb), h, None) is not getattr(base, h) for cb in callbacks for h in hooks)
+        want = 1 if every_step else TF_STEPS_PER_EXECUTION
+        current = getattr(model, "steps_per_execution", 1)
+        owned = id(model) in self._spe_models
+        if current == want or (current != 1 and not owned):
+            return
+        model.steps_per_execution = want
+        # the compiled functions are specialized to one steps_per_execution: rebuild them
+        model.train_function = model.test_function = model.predict_function = None
+        self._spe_models.add(id(model))
 
     def evaluate(self, model, x, y, *, batch_size=1024):
         """``model.evaluate`` as a dict of floats."""

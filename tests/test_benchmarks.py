@@ -54,7 +54,7 @@ def test_layers_quick(tmp_path, capsys):
 def test_lesson_cost_quick(tmp_path):
     res = lesson_cost.main(["--quick", "--json", str(tmp_path / "lesson.json")])
     rows = res["rows"]
-    assert {"torch_loop", "torch_loop_val", "fit", "fit_val", "harness"} <= set(rows)
+    assert {"torch_loop", "torch_loop_val", "fit", "fit_val", "harness", "harness_stepwise"} <= set(rows)
     assert ("spe" in rows) == (BACKEND != "torch")
     for name, row in rows.items():
         assert _finite(row["median_s"])

@@ -417,3 +417,42 @@ def test_array_fit_arguments_key_the_cache_by_content():
     assert repr(a) == repr(b)
     assert lesson_mod._fingerprint(a) != lesson_mod._fingerprint(b)
     assert lesson_mod._fingerprint((a, {"w": a})) == lesson_mod._fingerprint((a.copy(), {"w": a.copy()}))
+
+
+def test_tensorflow_fits_run_several_steps_per_call_with_the_same_weights(tmp_path):
+    """Under TensorFlow the harness runs 32 steps per call unless a callback needs every batch; same weights."""
+    from kreg import callbacks as kc
+    from kreg import models
+
+    run = _toy_lesson().start(["--out", str(tmp_path), "--verbose", "0", "--no-cache"])
+    d = run.load_data()
+    steps = -(-len(d.x_train) // 32)
+
+    def train(cbs, model=None):
+        model = model or models.compile_classifier(models.mlp(d.info.input_shape, 10, hidden=(16,)), "sgd",
+                                                   learning_rate=0.1)
+        run._build_for_fit(model, d.x_train, d.y_train)  # as rep.fit does: building draws no batch later
+        run.reset(model, 7)
+        run._fit("spe", model, d, epochs=2, batch_size=32, callbacks=cbs)
+        return model
+
+    try:
+        fast = train([])
+        losses = kc.BatchLosses()
+        stepwise = train([losses])
+        expected = lesson_mod.TF_STEPS_PER_EXECUTION if keras.backend.backend() == "tensorflow" else 1
+        assert fast.steps_per_execution == expected and stepwise.steps_per_execution == 1
+        assert len(losses.losses) == 2 * steps  # the per-batch callback saw every step
+        for a, b in zip(fast.get_weights(), stepwise.get_weights()):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+        again = train([kc.BatchLosses()], model=fast)  # the same model, now with a per-batch callback
+        assert again.steps_per_execution == 1
+        for a, b in zip(again.get_weights(), stepwise.get_weights()):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+        own = models.compile_classifier(models.mlp(d.info.input_shape, 10, hidden=(16,)), "sgd")
+        if keras.backend.backend() != "torch":  # Keras: "steps_per_execution must be 1 with the PyTorch backend"
+            own.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", steps_per_execution=4)
+            run._fit("own", own, d, epochs=1, batch_size=32)
+            assert own.steps_per_execution == 4  # a lesson's own setting is left alone
+    finally:
+        run.finish()

@@ -20,6 +20,7 @@ import devices as bench_devices  # noqa: E402
 import lesson_cost  # noqa: E402
 import layers as bench_layers  # noqa: E402
 import run as bench_run  # noqa: E402
+import torch_profile  # noqa: E402
 
 BACKEND = keras.backend.backend()
 
@@ -211,3 +212,21 @@ def test_devices_benchmark_arguments_and_table(capsys):
            "loadavg_start": 1.0, "loadavg_end": 1.0, "settings": {"lesson": "l10_dropout", "flags": ["--quick"]}}
     text = bench_devices.table(res)
     assert "x1.50 of one device" in text and "x0.60 of one device" in text and "same effects" in text
+
+
+def test_torch_profile_buckets():
+    assert torch_profile.bucket("/x/keras/src/trainers/data_adapters/array_slicing.py", "f") == "keras data adapter"
+    assert torch_profile.bucket("/x/keras/src/backend/torch/trainer.py", "train_step") == "keras trainer"
+    assert torch_profile.bucket("~", "<method 'run_backward' of 'torch._C._EngineBase' objects>") == \
+        "torch compute"
+    assert torch_profile.bucket("/x/kreg/layers/dropout.py", "call") == "kreg"
+    assert torch_profile.bucket("/usr/lib/python3.11/json/encoder.py", "f") == "python/other"
+
+
+@pytest.mark.skipif(BACKEND != "torch", reason="profiles Keras's PyTorch trainer, which only the torch backend has")
+def test_torch_profile_quick(tmp_path, capsys):
+    res = torch_profile.main(["--quick", "--json", str(tmp_path / "p.json")])
+    assert set(res["cases"]) == {"torch_loop_val", "harness", "fit"}
+    for case in res["cases"].values():
+        assert case["profiled_wall_s"] > 0 and sum(case["buckets_s"].values()) > 0
+    assert "torch compute" in capsys.readouterr().out

@@ -192,14 +192,6 @@ os.environ.setdefault("KREG_ARGS", {args})  # the lesson's flags, as on the comm
 print(f"backend {{os.environ['KERAS_BACKEND']}}, lesson flags {{os.environ['KREG_ARGS']!r}}")
 '''
 
-FIGURES_CELL = '''\
-# The lesson's figures, as run.finish() wrote them to its output folder.
-from IPython.display import Image, display
-
-for name in results["figures"]:
-    display(Image(filename=str(run.out / name)))
-'''
-
 
 def join_math_lines(text):
     """Join a Markdown line that continues an open ``$...$`` formula onto the previous line.
@@ -223,7 +215,7 @@ def join_math_lines(text):
 
 
 def to_notebook(name, backend="jax", args="", url=None):
-    """The lesson as an nbformat notebook (not executed), with the set-up cells and a figures cell."""
+    """The lesson as an nbformat notebook (not executed), with the set-up cells."""
     import jupytext
     import nbformat
 
@@ -233,9 +225,7 @@ def to_notebook(name, backend="jax", args="", url=None):
              nbformat.v4.new_code_cell(BACKEND_CELL.format(backend=json.dumps(backend), args=json.dumps(args)).rstrip())]
     first = 1 if nb.cells and nb.cells[0].cell_type == "markdown" else 0
     nb.cells[first:first] = setup
-    if "results = run.finish()" in (LESSONS_DIR / f"{name}.py").read_text():
-        nb.cells.append(nbformat.v4.new_markdown_cell("## Figures"))
-        nb.cells.append(nbformat.v4.new_code_cell(FIGURES_CELL.rstrip()))
+    # figures: Run.figure shows each one as the output of the cell that draws it
     for c in nb.cells:
         if c.cell_type == "markdown":
             c.source = join_math_lines(c.source)

@@ -1122,13 +1122,22 @@ class Run:
         return outcome
 
     def figure(self, name, fig):
-        """Render a matplotlib figure to PNG in memory (written by :meth:`finish`) and close it."""
+        """Render a matplotlib figure to PNG in memory (written by :meth:`finish`) and close it.
+
+        In a notebook the PNG is also shown as the output of the cell that
+        drew it, beside its code (the figure is closed, so matplotlib's
+        inline backend does not show it a second time).
+        """
         import matplotlib.pyplot as plt
 
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
         plt.close(fig)
         self._figures[f"{name}.png"] = buf.getvalue()
+        if _in_notebook():
+            from IPython.display import Image, display
+
+            display(Image(data=self._figures[f"{name}.png"], format="png"))
 
     # ----------------------------------------------------------------- finish
     def finish(self):

@@ -456,3 +456,27 @@ def test_tensorflow_fits_run_several_steps_per_call_with_the_same_weights(tmp_pa
             assert own.steps_per_execution == 4  # a lesson's own setting is left alone
     finally:
         run.finish()
+
+
+def test_figure_shows_inline_in_a_notebook(tmp_path, monkeypatch):
+    """In a notebook kernel Run.figure displays the PNG as the output of the drawing cell (and still writes it)."""
+    display = pytest.importorskip("IPython.display", reason="IPython comes with the docs extra")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    shown = []
+    monkeypatch.setattr(display, "display", lambda obj: shown.append(obj))
+    run = _toy_lesson().start(["--quick", "--out", str(tmp_path), "--verbose", "0"])
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [1, 0])
+    run.figure("outside", fig)
+    assert shown == []  # a script shows nothing
+    monkeypatch.setattr(lesson_mod, "_in_notebook", lambda: True)
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [0, 1])
+    run.figure("inside", fig)
+    assert len(shown) == 1 and shown[0].data == run._figures["inside.png"]
+    run.finish()
+    assert (tmp_path / "inside.png").read_bytes()[:4] == b"\x89PNG" and (tmp_path / "outside.png").is_file()

@@ -946,7 +946,11 @@ class Run:
         call per chunk: a fit with a callback that overrides a per-batch
         hook (``kreg.callbacks.BatchLosses``, ``WeightAveraging``, Keras's
         ``TerminateOnNaN``, ...) runs one step per call. A model the lesson
-        compiled with its own ``steps_per_execution`` is left alone.
+        compiled with its own ``steps_per_execution`` is left alone, and
+        under ``--devices N > 1`` (``tf.distribute.MirroredStrategy``) every
+        fit runs one step per call: Keras 3.15's multi-step loop fails there
+        with TensorFlow 2.21 ("You must feed a value for placeholder tensor
+        ... while/cond/Placeholder", seen with 2 logical CPU devices).
         """
         import keras
 
@@ -954,7 +958,7 @@ class Run:
         hooks = ("on_train_batch_begin", "on_train_batch_end", "on_batch_begin", "on_batch_end",
                  "on_test_batch_begin", "on_test_batch_end")
         every_step = any(getattr(type(cb), h, None) is not getattr(base, h) for cb in callbacks for h in hooks)
-        want = 1 if every_step else TF_STEPS_PER_EXECUTION
+        want = 1 if every_step or self.devices > 1 else TF_STEPS_PER_EXECUTION
         current = getattr(model, "steps_per_execution", 1)
         owned = id(model) in self._spe_models
         if current == want or (current != 1 and not owned):

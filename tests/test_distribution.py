@@ -290,6 +290,7 @@ def test_harness_devices_flag_matches_one_device(tmp_path):
     assert res1["devices"] == {"requested": 1, "used": 1, "spread": "batch", "engine": None}
     engine = {"jax": "keras.distribution.DataParallel", "tensorflow": "tf.distribute.MirroredStrategy"}[BACKEND]
     assert res2["devices"] == {"requested": "all", "used": 2, "spread": "batch", "engine": engine}
+    assert res2["config"]["devices"] == "all"
     # each replicate seed trains the same net on 1 and on 2 devices (same initial weights, data order, updates)
     np.testing.assert_allclose(w1, w2, rtol=1e-4, atol=1e-5)
     assert not np.allclose(w1[0], w1[1])  # and the two seeds differ

@@ -72,6 +72,32 @@ html_show_sourcelink = False
 html_last_updated_fmt = "%Y-%m-%d"
 
 
+# Formulas are typeset on a site read offline too: MathJax 3 with SVG output (no web fonts to fetch),
+# from the sphinx-mathjax-offline package (PyPI), is copied into the site and loaded from it. Without
+# that package, Sphinx's default (MathJax from a CDN) is kept. myst-nb's mathjax3_config still applies.
+def _find_mathjax():
+    from importlib import metadata
+
+    try:
+        dist = metadata.distribution("sphinx-mathjax-offline")
+    except metadata.PackageNotFoundError:
+        return None
+    js = Path(dist.locate_file("sphinx-mathjax-offline/static/mathjax/tex-svg.js"))
+    return js.parent if js.is_file() else None
+
+
+_MATHJAX = _find_mathjax()
+if _MATHJAX is not None:
+    mathjax_path = "mathjax/tex-svg.js"
+
+
+def _copy_mathjax(app, exc):
+    import shutil
+
+    if exc is None and _MATHJAX is not None and app.builder.format == "html":
+        shutil.copytree(_MATHJAX, Path(app.outdir) / "_static" / "mathjax", dirs_exist_ok=True)
+
+
 def _init_signature(app, what, name, obj, options, signature, return_annotation):
     """Show a class's constructor arguments: Keras's Layer.__new__(*args, **kwargs) hides them."""
     import inspect
@@ -88,3 +114,4 @@ def _init_signature(app, what, name, obj, options, signature, return_annotation)
 
 def setup(app):
     app.connect("autodoc-process-signature", _init_signature)
+    app.connect("build-finished", _copy_mathjax)

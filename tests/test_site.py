@@ -35,6 +35,10 @@ import course  # noqa: E402
 LESSONS = ("l10_smoothness", "l10_early_stopping")
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 SCREENSHOTS = ROOT / "build" / "site-test"
+sys.path.insert(0, str(ROOT / "docs"))
+import conf as _docs_conf  # noqa: E402  (docs/conf.py: does the site bundle MathJax?)
+
+MATHJAX_BUNDLED = _docs_conf._MATHJAX is not None
 
 pytestmark = pytest.mark.skipif(
     os.environ.get("KERAS_BACKEND") != "jax",
@@ -234,7 +238,11 @@ def test_pages_in_headless_chromium(served):
                 return r.fulfill(status=200, body="", content_type="application/javascript")
 
             page.route("**/*", route)
-            page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+            failed = []
+            page.on("requestfailed", lambda r: failed.append(r.url))
+
+            console_errors = []
+            page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
             page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
             for path in pages:
                 url = base + path
@@ -248,7 +256,11 @@ def test_pages_in_headless_chromium(served):
                     assert page.locator("table.kreg-verdicts").count() == 1, f"{path}: no verdict table"
                     assert page.locator("table.kreg-verdicts tbody tr").count() >= 1
                     assert page.locator(".math").count() >= 1, f"{path}: no formula"
+                    if MATHJAX_BUNDLED:  # the formulas are typeset from the site's own MathJax, offline
+                        page.wait_for_function("document.querySelectorAll('mjx-container svg').length > 0",
+                                               timeout=30_000)
                     assert page.locator("h3", has_text="When and where these results were produced").count() == 1
+                page.wait_for_load_state("networkidle")  # fonts MathJax asked for: not cut off by the next goto
                 if path == "index.html":
                     assert page.locator(".kreg-card").count() == len(LESSONS)
                     page.screenshot(path=str(SCREENSHOTS / "index.png"), full_page=True)
@@ -259,9 +271,14 @@ def test_pages_in_headless_chromium(served):
                         links.add(urllib.parse.urldefrag(href)[0])
         finally:
             browser.close()
-    assert not problems, problems
+    others = list(console_errors) + [f"request failed: {u}" for u in failed]
+    problems += [f"console error: {t}" for t in others]
+    assert not problems, (problems, failed, console_errors)
     bad = {u: s for u in sorted(links) if (s := _status(u)) != 200}
     assert not bad, bad
     assert any(u.endswith(".ipynb") for u in links), "no notebook download link"
-    assert all(u.startswith("https://cdn.jsdelivr.net/") for u in external), external
+    if MATHJAX_BUNDLED:
+        assert not external, external  # the site needs nothing from outside
+    else:
+        assert all(u.startswith("https://cdn.jsdelivr.net/") for u in external), external
     assert (SCREENSHOTS / "index.png").stat().st_size > 0 and (SCREENSHOTS / "lesson.png").stat().st_size > 0

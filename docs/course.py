@@ -39,11 +39,13 @@ import shlex
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from kreg.lesson import _write_bytes_atomic  # noqa: E402  (the harness's atomic write; imports no Keras)
+
 DOCS = ROOT / "docs"
 LESSONS_DIR = ROOT / "lessons"
 BUILD = ROOT / "build"
@@ -242,28 +244,17 @@ def to_notebook(name, backend="jax", args="", url=None):
 
 
 def write_notebook(nb, path):
-    """Write a notebook atomically (temp file in the same folder, then os.replace)."""
+    """Write a notebook atomically (kreg.lesson's temp file in the same folder, then os.replace)."""
     import nbformat
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            nbformat.write(nb, f)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    _write_bytes_atomic(path, nbformat.writes(nb).encode())
     return path
 
 
 def _write_text_atomic(path, text):
-    fd, tmp = tempfile.mkstemp(dir=Path(path).parent, prefix=f".{Path(path).name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    _write_bytes_atomic(Path(path), text.encode())
 
 
 def execute_notebook(nb, workdir, timeout=3600):

@@ -119,10 +119,7 @@ def main(argv=None):
             "ratio_batch_vs_one": med["batch"] / med["one"], "ratio_seeds_vs_one": med["seeds"] / med["one"],
             "seeds_same_effects_as_one": same,
         }
-    if args.json:
-        bench.write_json_atomic(args.json, result)
-    print(table(result))
-    return result
+    return bench.emit(args, result, table)
 
 
 def table(result):

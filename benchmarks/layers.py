@@ -311,10 +311,7 @@ def main(argv=None):
         result["torch_groupnorm"] = time_torch_groupnorm(repeats=repeats, quick=args.quick)
     result["loadavg_end"] = bench.loadavg()
     result["wall_s"] = round(time.perf_counter() - t0, 1)
-    if args.json:
-        bench.write_json_atomic(args.json, result)
-    print(table(result))
-    return result
+    return bench.emit(args, result, table)
 
 
 def table(result):

@@ -245,10 +245,7 @@ def main(argv=None):
                      "torch_threads": _torch_threads()},
         "times_s": times, "rows": rows, "wall_s": round(time.perf_counter() - t0, 1),
     }
-    if args.json:
-        bench.write_json_atomic(args.json, result)
-    print(table(result))
-    return result
+    return bench.emit(args, result, table)
 
 
 def _torch_threads():

@@ -171,6 +171,14 @@ def write_json_atomic(path, obj):
     return path
 
 
+def emit(args, result, table):
+    """A benchmark script's ending: write ``result`` to ``--json`` (atomically), print its table, return it."""
+    if args.json:
+        write_json_atomic(args.json, result)
+    print(table(result))
+    return result
+
+
 def _default(o):
     if hasattr(o, "tolist"):
         return o.tolist()

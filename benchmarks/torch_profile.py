@@ -111,10 +111,7 @@ def main(argv=None):
               "settings": {"data": source, "n_train": len(x), "n_val": len(xv), "batch": lesson_cost.BATCH,
                            "steps_per_epoch": steps, "quick": args.quick},
               "cases": out}
-    if args.json:
-        bench.write_json_atomic(args.json, result)
-    print(table(result))
-    return result
+    return bench.emit(args, result, table)
 
 
 def table(result):

@@ -106,12 +106,11 @@ def count_devices(backend):
 class Workers:
     """The ``N - 1`` copies of a lesson process that train their share of the replicate seeds."""
 
-    def __init__(self, script, argv, n, cache_dir, out, slots, say):
+    def __init__(self, script, argv, n, cache_dir, out, slots):
         self.n = n
         self.procs = []
         self.logs = []
         self.folder = Path(out) / ".workers"
-        self._say = say
         self._stopped = False
         if script is None or not Path(script).is_file():
             raise ValueError("Invalid value received for argument `--spread`. `--spread seeds` starts copies of "

@@ -609,9 +609,8 @@ class Run:
                  f"{'s' if self.n_seeds != 1 else ''}), epochs {self.epochs}"
                  f"{', QUICK mode (claims are not decided)' if self.quick else ''}")
         if spread_over > 1 and worker is None:
-            argv = [a for a in getattr(args, "_argv", [])]
-            self._workers = _spread.Workers(lesson.source, argv, spread_over, self.cache_dir, self.out,
-                                            _spread.device_slots(self.backend, spread_over), self.say)
+            self._workers = _spread.Workers(lesson.source, getattr(args, "_argv", []), spread_over, self.cache_dir,
+                                            self.out, _spread.device_slots(self.backend, spread_over))
             self._shard = (0, spread_over)
 
     # ------------------------------------------------------------------ helpers

@@ -9,6 +9,9 @@ from kreg._validation import check_bool, check_float, check_int, invalid
 
 __all__ = ["GroupNorm"]
 
+# False forces the generic path everywhere (the tests compare the two paths with it).
+_FUSED = True
+
 
 @keras.saving.register_keras_serializable(package="kreg")
 class GroupNorm(keras.layers.Layer):
@@ -128,25 +131,88 @@ class GroupNorm(keras.layers.Layer):
         )
 
     def call(self, inputs, training=False):
+        # torch's fused kernel where it pays: inputs with spatial axes. On a 2-D (N, C) input each group is a
+        # few values and the kernel's per-group threading costs more than the generic path's few ops.
+        if _FUSED and len(inputs.shape) > 2 and keras.backend.backend() == "torch":
+            return self._call_torch(inputs)
+        return self._call_generic(inputs)
+
+    def _scale_shift_shape(self, rank):
+        """Broadcast shape of per-channel parameters in the grouped layout."""
+        shape = [1] * (rank + 1)
+        shape[self._axis] = self._groups
+        shape[self._axis + 1] = self._channels // self._groups
+        return shape
+
+    def _call_generic(self, inputs):
+        """The backend-agnostic path: ``keras.ops`` on the input split into groups.
+
+        The channel axis is split in place into ``(G, C/G)`` (a reshape, no
+        transpose, whatever the axis), the moments are taken over every axis
+        but the batch and group axes in float32, and the normalization and
+        the affine map are folded into one multiply-add per element:
+        ``y = x * a + b`` with ``a = gamma / sqrt(var + eps)`` and
+        ``b = beta - mean * a``, computed on the small ``(N, G, C/G)`` tensors.
+        """
         dtype = inputs.dtype
         x = ops.cast(inputs, "float32")
         rank = len(x.shape)
-        last = self._axis == rank - 1
-        if not last:
-            x = ops.moveaxis(x, self._axis, -1)
+        axis, g, c = self._axis, self._groups, self._channels
         shape = ops.shape(x)
-        g, c = self._groups, self._channels
-        grouped = ops.reshape(x, tuple(shape[:-1]) + (g, c // g))
-        axes = tuple(range(1, rank - 1)) + (rank,)
+        grouped_shape = tuple(shape[:axis]) + (g, c // g) + tuple(shape[axis + 1:])
+        grouped = ops.reshape(x, grouped_shape)
+        axes = tuple(i for i in range(1, rank + 1) if i != axis)
         mean, var = ops.moments(grouped, axes=axes, keepdims=True)
-        y = (grouped - mean) * ops.rsqrt(var + self.epsilon)
-        y = ops.reshape(y, shape)
+        inv = ops.rsqrt(var + self.epsilon)
+        param_shape = self._scale_shift_shape(rank)
         if self.gamma is not None:
-            y = y * ops.cast(self.gamma, "float32")
+            inv = inv * ops.reshape(ops.cast(self.gamma, "float32"), param_shape)
+        y = (grouped - mean) * inv
         if self.beta is not None:
-            y = y + ops.cast(self.beta, "float32")
-        if not last:
-            y = ops.moveaxis(y, -1, self._axis)
+            y = y + ops.reshape(ops.cast(self.beta, "float32"), param_shape)
+        y = ops.reshape(y, shape)
+        return ops.cast(y, dtype)
+
+    def _call_torch(self, inputs):
+        """PyTorch's fused ``torch.nn.functional.group_norm``: the same math, one kernel.
+
+        torch's kernel groups consecutive channels and uses the biased
+        variance, as the generic path does, and wants the channels on axis 1.
+        Like the generic path it computes in float32 (input, gamma and beta
+        cast) and casts back, so mixed precision gives the same numbers on
+        both paths. A channels-last input ``(N, ..., C)`` is viewed as
+        ``(N, S, 1, C)`` and permuted to ``(N, C, S, 1)``: no copy, since that
+        view is a channels-last 4-D tensor, which torch normalizes in place of
+        layout; the result is permuted back into a contiguous ``(N, ..., C)``.
+
+        One exception: torch 2.13's CPU channels-last backward writes the
+        input gradient through a null pointer when only gamma/beta need a
+        gradient and a group has fewer than 2048 positions (``impl-1`` of
+        ``GroupNormBackwardKernelImplChannelsLastInternal`` does not check
+        that ``dX`` is defined). It kills the process (segmentation fault),
+        e.g. with GroupNorm as a model's first layer. An input that needs no
+        gradient is therefore copied to the contiguous channels-first layout,
+        whose kernel checks.
+        """
+        import torch
+
+        dtype = inputs.dtype
+        x = ops.cast(inputs, "float32")
+        gamma = ops.cast(self.gamma, "float32") if self.gamma is not None else None
+        beta = ops.cast(self.beta, "float32") if self.beta is not None else None
+        rank, axis, g, eps = len(x.shape), self._axis, self._groups, self.epsilon
+        if axis == 1:
+            y = torch.nn.functional.group_norm(x, g, gamma, beta, eps)
+        elif axis == rank - 1:
+            shape = x.shape
+            x4 = x.reshape(shape[0], -1, 1, shape[-1]).permute(0, 3, 1, 2)
+            if torch.is_grad_enabled() and not x4.requires_grad:
+                x4 = x4.contiguous()  # see above: the channels-last backward without dX crashes
+            y = torch.nn.functional.group_norm(x4, g, gamma, beta, eps)
+            y = y.permute(0, 2, 3, 1).reshape(shape)
+        else:
+            y = torch.nn.functional.group_norm(torch.movedim(x, axis, 1), g, gamma, beta, eps)
+            y = torch.movedim(y, 1, axis)
         return ops.cast(y, dtype)
 
     def compute_output_shape(self, input_shape):

@@ -64,3 +64,16 @@ def normal(shape, seed_generator, dtype="float32"):
     import tensorflow as tf
 
     return tf.random.stateless_normal(shape, seed=_folded_seed(seed_generator, replica), dtype=dtype)
+
+
+def stateless_seed(seed_generator):
+    """TensorFlow only: the next seed of ``seed_generator`` as an int32 ``(2,)`` tensor for ``tf.random.stateless_*``.
+
+    Inside a multi-replica ``tf.distribute`` step the replica id is folded in, as :func:`uniform` does.
+    """
+    import tensorflow as tf
+
+    replica = _tf_replica_id()
+    if replica is not None:
+        return _folded_seed(seed_generator, replica)
+    return tf.cast(seed_generator.next(), "int32")

@@ -6,9 +6,27 @@ import keras
 from keras import ops
 
 from kreg._validation import check_bool, check_choice, check_float, check_int
-from kreg.layers import _random
+from kreg.layers import _per_example, _random
 
 __all__ = ["DropConnect"]
+
+# mask="example": the automatic chunk holds about this many mask entries (a float32 masked kernel of 8 MiB)
+_CHUNK_ELEMENTS = 2**21
+_MAX_MASK_BITS = 16
+
+
+def _example_mask_bits(rate):
+    """``(bits, threshold)`` of the per-example masks: keep iff a uniform ``bits``-bit integer < ``threshold``.
+
+    ``bits`` is the smallest of 1, 2, 4, 8, 16 for which ``(1 - rate) * 2**bits`` is an integer (the keep
+    probability is then exact), else 16 with ``threshold = round((1 - rate) * 2**16)``, at least 1.
+    """
+    keep = 1.0 - rate
+    for bits in (1, 2, 4, 8, _MAX_MASK_BITS):
+        t = keep * 2**bits
+        if t == int(t):
+            return bits, int(t)
+    return _MAX_MASK_BITS, max(1, min(2**_MAX_MASK_BITS, round(keep * 2**_MAX_MASK_BITS)))
 
 
 @keras.saving.register_keras_serializable(package="kreg")
@@ -106,6 +124,7 @@ class DropConnect(keras.layers.Layer):
         mask="batch",
         inference="mean",
         num_samples=100,
+        chunk_size=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -116,6 +135,7 @@ class DropConnect(keras.layers.Layer):
         check_choice("mask", mask, ("batch", "example"))
         check_choice("inference", inference, ("mean", "gaussian"))
         check_int("num_samples", num_samples, low=1)
+        check_int("chunk_size", chunk_size, low=1, allow_none=True)
         self.units = units
         self.rate = rate
         self.activation = keras.activations.get(activation)
@@ -130,6 +150,7 @@ class DropConnect(keras.layers.Layer):
         self.mask = mask
         self.inference = inference
         self.num_samples = num_samples
+        self.chunk_size = chunk_size
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     def build(self, input_shape):
@@ -146,16 +167,12 @@ class DropConnect(keras.layers.Layer):
             if self.use_bias else None
         )
 
-    def _keep(self, shape, per_example=False):
-        """Keep mask over ``shape``: drawn and compared with ``rate`` in float32, whatever the compute dtype.
-
-        A per-example mask is drawn independently on every ``tf.distribute`` replica; the one mask of a
-        minibatch is the same on every replica, as one device would draw it for the global batch.
+    def _keep(self, shape):
+        """The minibatch keep mask over ``shape``: drawn and compared with ``rate`` in float32, whatever the
+        compute dtype; the same on every ``tf.distribute`` replica, as one device would draw it for the
+        global batch (per-example masks are drawn per replica: see ``kreg.layers._per_example``).
         """
-        if per_example:
-            u = _random.uniform(shape, self.seed_generator, dtype="float32")
-        else:
-            u = keras.random.uniform(shape, dtype="float32", seed=self.seed_generator)
+        u = keras.random.uniform(shape, dtype="float32", seed=self.seed_generator)
         return ops.cast(ops.greater_equal(u, self.rate), "float32")
 
     def call(self, inputs, training=False):
@@ -168,12 +185,14 @@ class DropConnect(keras.layers.Layer):
                 w = ops.cast(kernel32 * self._keep(ops.shape(kernel32)) / keep, self.compute_dtype)
                 u = ops.matmul(inputs, w)
             else:
+                bits, threshold = _example_mask_bits(self.rate)
+                keep_exact = threshold / 2**bits
                 lead = ops.shape(inputs)[:-1]
                 v = ops.reshape(inputs, (-1, kernel.shape[0]))
-                n = ops.shape(v)[0]
-                m = self._keep((n,) + tuple(kernel.shape), per_example=True)
-                w = ops.cast(m * (kernel32 / keep), self.compute_dtype)
-                u = ops.einsum("bi,bio->bo", v, w)
+                w = ops.cast(kernel32 / keep_exact, self.compute_dtype)
+                chunk = self.chunk_size or max(1, _CHUNK_ELEMENTS // (kernel.shape[0] * self.units))
+                u = _per_example.masked_matmul(v, w, self.seed_generator, bits=bits, threshold=threshold,
+                                               chunk=chunk)
                 u = ops.reshape(u, tuple(lead) + (self.units,))
             if self.bias is not None:
                 u = u + ops.cast(self.bias, u.dtype)
@@ -209,5 +228,6 @@ class DropConnect(keras.layers.Layer):
             mask=self.mask,
             inference=self.inference,
             num_samples=self.num_samples,
+            chunk_size=self.chunk_size,
         )
         return config

@@ -124,3 +124,153 @@ def test_mask_under_bfloat16_is_drawn_in_float32(mask):
         np.testing.assert_allclose(y[y != 0], 1 / 0.7, rtol=4e-3)
     np.testing.assert_array_equal(masks[0], masks[1])
     assert 0.3 < masks[0].mean() < 0.95
+
+
+# ---------------------------------------------------------------- per-example masks (issue 15)
+from kreg.layers.drop_connect import _example_mask_bits  # noqa: E402
+
+
+def _example_layer(rate, units, seed=7, chunk_size=None, **kw):
+    """A linear per-example layer whose masked kernel entries are exactly 1: kernel = the exact keep probability."""
+    bits, threshold = _example_mask_bits(rate)
+    init = keras.initializers.Constant(threshold / 2**bits)
+    return DropConnect(units, rate=rate, use_bias=False, kernel_initializer=init, mask="example", seed=seed,
+                       chunk_size=chunk_size, **kw)
+
+
+def _decode(layer, n, n_in):
+    """Masks (n, n_in, units) of the layer's next call: input 2**i sums the kept inputs' bits exactly in float32."""
+    x = np.tile(2.0 ** np.arange(n_in, dtype="float32"), (n, 1))
+    u = _np(layer(x, training=True)).astype(np.int64)
+    assert (u >= 0).all() and (u < 2**n_in).all()
+    return ((u[:, None, :] >> np.arange(n_in)[None, :, None]) & 1).astype(bool)
+
+
+def test_example_mask_bits_exact_for_dyadic_rates():
+    assert _example_mask_bits(0.5) == (1, 1)
+    assert _example_mask_bits(0.25) == (2, 3)
+    assert _example_mask_bits(0.375) == (4, 10)  # keep 5/8 = 10/16 (3-bit fields are not used)
+    assert _example_mask_bits(1 / 256) == (8, 255)
+    bits, t = _example_mask_bits(0.3)  # not dyadic: 16-bit fields, keep probability within 2**-17 of 0.7
+    assert bits == 16 and abs(t / 2**16 - 0.7) <= 2**-17
+    assert _example_mask_bits(0.0) == (1, 2)
+
+
+@pytest.mark.parametrize("rate", [0.5, 0.25, 0.3])
+def test_example_masks_iid_bernoulli(rate):
+    n, n_in, units = 400, 20, 37  # 37 outputs: a partial word/byte of mask fields at the end
+    bits, threshold = _example_mask_bits(rate)
+    keep = threshold / 2**bits
+    layer = _example_layer(rate, units, chunk_size=64)  # 7 chunks, the last one padded
+    m1, m2 = _decode(layer, n, n_in), _decode(layer, n, n_in)
+    for m in (m1, m2):
+        # keep frequency overall and at every input / output position (each bit field of a word or byte)
+        se = np.sqrt(keep * (1 - keep) / m.size)
+        assert abs(m.mean() - keep) < 5 * se, (m.mean(), keep)
+        for axis, k in ((1, n_in), (2, units)):
+            freq = m.mean(axis=tuple(a for a in range(3) if a != axis))
+            se_pos = np.sqrt(keep * (1 - keep) / (m.size / k))
+            assert np.all(np.abs(freq - keep) < 5 * se_pos), freq
+    # independence: correlation between examples (neighbours and chunk boundaries), inputs, outputs and calls
+    z = (m1 - keep).astype(float)
+    z2 = (m2 - keep).astype(float)
+    var = keep * (1 - keep)
+    se_corr = 5 / np.sqrt(z[:-1].size)
+    assert abs((z[:-1] * z[1:]).mean() / var) < se_corr           # example b vs b+1
+    assert abs((z[:-64] * z[64:]).mean() / var) < 5 / np.sqrt(z[:-64].size)  # same position, next chunk
+    assert abs((z[:, :-1] * z[:, 1:]).mean() / var) < 5 / np.sqrt(z[:, :-1].size)  # neighbouring inputs
+    assert abs((z[:, :, :-1] * z[:, :, 1:]).mean() / var) < 5 / np.sqrt(z[:, :, :-1].size)  # neighbouring outputs
+    assert abs((z * z2).mean() / var) < 5 / np.sqrt(z.size)       # call t vs call t+1
+    # every example gets its own mask; a new call gets new masks
+    assert len({row.tobytes() for row in m1}) == n
+    assert (m1 != m2).mean() > 0.3
+
+
+def test_example_masks_reproducible_from_seed_and_chunking_keeps_distribution():
+    a = _decode(_example_layer(0.5, 9, seed=3), 50, 12)
+    b = _decode(_example_layer(0.5, 9, seed=3), 50, 12)
+    c = _decode(_example_layer(0.5, 9, seed=4), 50, 12)
+    np.testing.assert_array_equal(a, b)
+    assert (a != c).mean() > 0.3
+    d = _decode(_example_layer(0.5, 9, seed=3, chunk_size=1), 50, 12)  # one example a chunk
+    assert len({row.tobytes() for row in d}) == 50 and abs(d.mean() - 0.5) < 5 * np.sqrt(0.25 / d.size)
+
+
+def _grads(layer, x, r):
+    """d/d(kernel, x) of sum(layer(x, training=True) * r), with the backend's autodiff."""
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        def loss(kernel, x):
+            y, _ = layer.stateless_call([kernel], [v.value for v in layer.non_trainable_variables], x, training=True)
+            return (y * r).sum()
+        return [np.asarray(g) for g in jax.grad(loss, argnums=(0, 1))(layer.kernel.value, x)]
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        xt = tf.constant(x)
+        with tf.GradientTape() as tape:
+            tape.watch(xt)
+            loss = tf.reduce_sum(layer(xt, training=True) * r)
+        return [g.numpy() for g in tape.gradient(loss, [layer.kernel.value, xt])]
+    import torch
+
+    xt = torch.tensor(x, requires_grad=True)
+    loss = (layer(xt, training=True) * torch.tensor(r)).sum()
+    kernel = layer.kernel.value
+    gk, gx = torch.autograd.grad(loss, [kernel, xt])
+    return [gk.detach().cpu().numpy(), gx.detach().cpu().numpy()]
+
+
+@pytest.mark.parametrize("rate", [0.5, 0.3])
+def test_example_gradient_matches_explicit_per_example_computation(rate):
+    n, n_in, units, chunk = 10, 12, 7, 3  # 4 chunks, the last one padded
+    masks = _decode(_example_layer(rate, units, seed=9, chunk_size=chunk), n, n_in)  # the first call's masks
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(n, n_in)).astype("float32")
+    r = rng.normal(size=(n, units)).astype("float32")
+    layer = DropConnect(units, rate=rate, use_bias=False, mask="example", seed=9, chunk_size=chunk)
+    layer.build((None, n_in))
+    kernel = layer.get_weights()[0]
+    bits, threshold = _example_mask_bits(rate)
+    wm = masks * (kernel / (threshold / 2**bits))[None]  # (n, in, out): each example's own masked kernel
+    expected_y = np.einsum("bi,bio->bo", x, wm)
+    probe = DropConnect(units, rate=rate, use_bias=False, mask="example", seed=9, chunk_size=chunk)
+    probe.build((None, n_in))
+    probe.set_weights([kernel])
+    np.testing.assert_allclose(_np(probe(x, training=True)), expected_y, rtol=1e-5, atol=1e-5)
+    gk, gx = _grads(layer, x, r)
+    np.testing.assert_allclose(gk, np.einsum("bi,bo,bio->io", x, r, masks) / (threshold / 2**bits),
+                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(gx, np.einsum("bo,bio->bi", r, wm), rtol=1e-5, atol=1e-5)
+
+
+def test_chunk_size_argument():
+    layer = DropConnect(3, mask="example", chunk_size=4)
+    assert layer.get_config()["chunk_size"] == 4
+    assert DropConnect.from_config(layer.get_config()).chunk_size == 4
+    assert DropConnect(3).get_config()["chunk_size"] is None
+    for bad in (0, -2, 1.5, True, "8"):
+        with pytest.raises((ValueError, TypeError), match=f"argument `chunk_size`.*Received: chunk_size={bad!r}"):
+            DropConnect(3, chunk_size=bad)
+
+
+def test_example_masks_memory_bounded_under_jit():
+    """JAX: the compiled train-mode gradient holds far less than B x in x out x 4 bytes of temporaries."""
+    if keras.backend.backend() != "jax":
+        pytest.skip("XLA's memory analysis of a compiled function: JAX backend")
+    import jax
+
+    n, n_in, units = 256, 784, 75
+    layer = DropConnect(units, rate=0.5, mask="example", seed=1)
+    layer.build((None, n_in))
+    ntv = [v.value for v in layer.non_trainable_variables]
+
+    def loss(tv, x):
+        y, _ = layer.stateless_call(tv, ntv, x, training=True)
+        return y.sum()
+    x = np.ones((n, n_in), "float32")
+    compiled = jax.jit(jax.grad(loss)).lower([v.value for v in layer.trainable_variables], x).compile()
+    temp = compiled.memory_analysis().temp_size_in_bytes
+    assert temp < n * n_in * units * 4 / 4, temp  # the automatic chunk: about 8 MiB, not 60 MiB

@@ -88,15 +88,15 @@ def _jax(x, w, seed, bits, threshold, chunk):
         xc, wp, key = res
         zero = jnp.zeros((), wp.dtype)
 
-        def body(j, carry):
-            dw, dx = carry
-            m = masks(key, j)
-            gj = g[j]
-            dw = dw + jnp.einsum("bgjo,bo->gjo", jnp.where(m, xc[j][..., None], zero), gj)
-            dx = dx.at[j].set(jnp.einsum("bgjo,bo->bgj", jnp.where(m, wp[None], zero), gj))
-            return dw, dx
+        # two loops, so that XLA drops the input gradient's loop where nothing uses it (a first layer)
+        def body_w(j, dw):
+            return dw + jnp.einsum("bgjo,bo->gjo", jnp.where(masks(key, j), xc[j][..., None], zero), g[j])
 
-        dw, dx = jax.lax.fori_loop(0, n_chunks, body, (jnp.zeros_like(wp), jnp.zeros_like(xc)))
+        def body_x(j, dx):
+            return dx.at[j].set(jnp.einsum("bgjo,bo->bgj", jnp.where(masks(key, j), wp[None], zero), g[j]))
+
+        dw = jax.lax.fori_loop(0, n_chunks, body_w, jnp.zeros_like(wp))
+        dx = jax.lax.fori_loop(0, n_chunks, body_x, jnp.zeros_like(xc))
         return dx, dw, None
 
     product.defvjp(fwd, bwd)
@@ -158,7 +158,25 @@ def _tf(x, w, seed, bits, threshold, chunk):
 
 
 # ------------------------------------------------------------------ PyTorch
+# Eager PyTorch runs one kernel per op over the whole chunk, so the fewest ops win: the random words are read
+# as bytes (or 16-bit halves when ``bits`` = 16) and one table lookup (``F.embedding``) turns each byte into
+# its ``8 // bits`` float masks, laid out along the *output* axis (``o = unit * fields + j``); the kernel's
+# columns are padded to a whole number of units. Measured on the MLP's first layer (2 CPU threads): 1.45x
+# faster than shifting and masking the int32 words (four ops), 5x faster than ``torch.rand`` floats.
 _TORCH_FN = None
+_TORCH_TABLES = {}
+
+
+def _torch_table(bits, threshold, unit, device, dtype):
+    key = (bits, threshold, unit, str(device), dtype)
+    if key not in _TORCH_TABLES:
+        import torch
+
+        fields = unit // bits
+        v = torch.arange(2**unit, dtype=torch.int64)[:, None]
+        shifts = torch.arange(fields, dtype=torch.int64)[None, :] * bits
+        _TORCH_TABLES[key] = (((v >> shifts) & (2**bits - 1)) < threshold).to(device=device, dtype=dtype)
+    return _TORCH_TABLES[key]
 
 
 def _torch_function():
@@ -166,25 +184,30 @@ def _torch_function():
     if _TORCH_FN is not None:
         return _TORCH_FN
     import torch
+    import torch.nn.functional as F
 
-    def draws(seed, device, c, groups, n_out, per, bits, threshold, n_chunks):
-        """Yield the chunks' (c, groups*per, out) bool masks, drawn in order from one seeded generator."""
-        gen = torch.Generator(device=device)
+    def draws(seed, c, n_in, units, unit, table, n_chunks):
+        """Yield the chunks' (c, in, units * fields) float masks, drawn in order from one seeded generator."""
+        gen = torch.Generator(device=table.device)
         gen.manual_seed(seed)
-        shifts = (torch.arange(per, dtype=torch.int32, device=device) * bits).view(1, 1, per, 1)
+        n_idx = c * n_in * units
+        words = -(-n_idx * unit // 32)
+        view = torch.uint8 if unit == 8 else torch.int16
         for _ in range(n_chunks):
-            r = torch.randint(-(2**31), 2**31, (c, groups, 1, n_out), dtype=torch.int32, generator=gen, device=device)
-            yield (((r >> shifts) & (2**bits - 1)) < threshold).view(c, groups * per, n_out)
+            r = torch.randint(-(2**31), 2**31, (words,), dtype=torch.int32, generator=gen, device=table.device)
+            idx = r.view(view)[:n_idx].int()
+            if unit == 16:
+                idx = idx & 0xFFFF
+            yield F.embedding(idx.view(c, n_in, units), table).view(c, n_in, -1)
 
     class Product(torch.autograd.Function):
         @staticmethod
-        def forward(ctx, xp, wp, seed, c, per, bits, threshold):
+        def forward(ctx, xp, wp, seed, c, unit, table):
             n_chunks = xp.shape[0] // c
-            groups = wp.shape[0] // per
-            args = (seed, xp.device, c, groups, wp.shape[1], per, bits, threshold, n_chunks)
+            args = (seed, c, xp.shape[1], wp.shape[1] // table.shape[1], unit, table, n_chunks)
             out = []
             for j, m in enumerate(draws(*args)):
-                out.append(torch.bmm(xp[j * c:(j + 1) * c, None, :], m.to(wp.dtype) * wp)[:, 0])
+                out.append(torch.bmm(xp[j * c:(j + 1) * c, None, :], m * wp)[:, 0])
             ctx.save_for_backward(xp, wp)
             ctx.args = args
             return torch.cat(out)
@@ -192,17 +215,16 @@ def _torch_function():
         @staticmethod
         def backward(ctx, g):
             xp, wp = ctx.saved_tensors
-            c = ctx.args[2]
+            c = ctx.args[1]
             dw = torch.zeros_like(wp) if ctx.needs_input_grad[1] else None
             dx = []
             for j, m in enumerate(draws(*ctx.args)):
-                mf = m.to(wp.dtype)
                 gj = g[j * c:(j + 1) * c]
                 if dw is not None:
-                    dw += (mf * (xp[j * c:(j + 1) * c, :, None] * gj[:, None, :])).sum(0)
+                    dw += (m * (xp[j * c:(j + 1) * c, :, None] * gj[:, None, :])).sum(0)
                 if ctx.needs_input_grad[0]:
-                    dx.append(torch.bmm(mf * wp, gj[:, :, None])[:, :, 0])
-            return (torch.cat(dx) if dx else None), dw, None, None, None, None, None
+                    dx.append(torch.bmm(m * wp, gj[:, :, None])[:, :, 0])
+            return (torch.cat(dx) if dx else None), dw, None, None, None, None
 
     _TORCH_FN = Product
     return Product
@@ -211,11 +233,17 @@ def _torch_function():
 def _torch(x, w, seed, bits, threshold, chunk):
     import torch.nn.functional as F
 
-    n, n_in = x.shape
-    per, groups, padded = _geometry(n_in, bits)
+    n, n_out = x.shape[0], w.shape[1]
+    unit = 8 if bits <= 8 else 16
+    fields = unit // bits
+    padded_out = -(-n_out // fields) * fields
     c = max(1, min(chunk, n))
     n_chunks = -(-n // c)
+    # a CPU torch.Generator keeps 32 bits of its seed: (a * odd + counter) mod 2**32 gives every call of a layer
+    # (same a, counter + 1 per call) its own seed for 2**32 calls (Keras's own a + counter would repeat a
+    # neighbouring seed's stream)
     a, b = (int(s) & 0xFFFFFFFF for s in seed.tolist())
-    xp = F.pad(x, (0, padded - n_in, 0, n_chunks * c - n))
-    wp = F.pad(w, (0, 0, 0, padded - n_in))
-    return _torch_function().apply(xp, wp, (a << 32) | b, c, per, bits, threshold)[:n]
+    table = _torch_table(bits, threshold, unit, x.device, x.dtype)
+    xp = F.pad(x, (0, 0, 0, n_chunks * c - n))
+    wp = F.pad(w, (0, padded_out - n_out))
+    return _torch_function().apply(xp, wp, (a * 0x9E3779B1 + b) & 0xFFFFFFFF, c, unit, table)[:n, :n_out]

@@ -261,6 +261,11 @@ class Lesson:
                        help="with --devices N > 1: 'batch' splits every fit's batch over the devices (data "
                        "parallel); 'seeds' trains whole replicate seeds side by side, one process a device "
                        "(any backend; needs the replicate cache)")
+        p.add_argument("--group-seeds", action="store_true",
+                       help="train an arm's replicate seeds as one Keras model with a branch per seed (one train "
+                       "step per batch for all of them; faster on TensorFlow and PyTorch). Every seed then sees "
+                       "the same data order, the base seed's; arms that fit with callbacks or a `work` function "
+                       "still train one seed at a time")
         p.add_argument("--out", type=Path, default=None, help="output folder (default runs/<lesson>/<backend>)")
         p.add_argument("--no-cache", action="store_true",
                        help="retrain every replicate instead of reusing finished ones from <out>/cache")
@@ -311,6 +316,10 @@ class Lesson:
         if args.spread == "seeds" and args.no_cache:
             raise bad_flag("spread", "seeds", "--spread batch with --no-cache: the processes of --spread seeds "
                            "hand finished replicates to each other through the replicate cache")
+        if args.group_seeds and (args.spread == "seeds" or args.devices != 1):
+            raise bad_flag("group-seeds", True, "one device: drop --group-seeds, or --devices/--spread (it groups "
+                           f"seeds inside one model on one device; received --devices {args.devices} --spread "
+                           f"{args.spread})")
         args._argv = list(argv)
         if self.check_args is not None:
             self.check_args(args)
@@ -528,6 +537,8 @@ class Run:
         self._snapshots = {}
         self._built = set()
         self._spe_models = set()
+        self._groups = {}
+        self.group_seeds = bool(getattr(args, "group_seeds", False))
         self.total_runs = None
         self._prev_max_steps = keras.config.max_steps_per_epoch()
         if self.quick:
@@ -608,6 +619,9 @@ class Run:
                  f"{'..' + str(self.seeds[-1]) if self.n_seeds > 1 else ''} ({self.n_seeds} replicate"
                  f"{'s' if self.n_seeds != 1 else ''}), epochs {self.epochs}"
                  f"{', QUICK mode (claims are not decided)' if self.quick else ''}")
+        if self.group_seeds:
+            self.say("   --group-seeds: an arm's seeds train as one model, a branch per seed, all on the base "
+                     "seed's data order")
         if spread_over > 1 and worker is None:
             self._workers = _spread.Workers(lesson.source, getattr(args, "_argv", []), spread_over, self.cache_dir,
                                             self.out, _spread.device_slots(self.backend, spread_over))
@@ -782,14 +796,26 @@ class Run:
                       "batch_size": batch_size, "fit": {k: _fingerprint(v) for k, v in sorted(fit_kwargs.items())}}
         records, histories, entries = [], [], []
         share, processes = self._shard
+        grouped = {}
+        if self.group_seeds and model is not None:
+            why = _why_not_grouped(model, callbacks, fit_kwargs, self.keras)
+            todo = [i for i, seed in enumerate(self.seeds)
+                    if not (self.use_cache and self._cache_read(self._cache_path(arm, seed, arm_config)))]
+            if why is None and todo:
+                grouped = self._train_group(arm, model, data, todo, measure=measure, keep_weights=keep_weights,
+                                            epochs=epochs, batch_size=batch_size, **fit_kwargs)
+            elif why is not None:
+                self.say(f"   [{arm}] --group-seeds: trained one seed at a time ({why})")
         for i, seed in enumerate(self.seeds):
             path = self._cache_path(arm, seed, arm_config)
-            cached = self._cache_read(path) if self.use_cache else None
+            cached = grouped.get(i) or (self._cache_read(path) if self.use_cache else None)
+            if i in grouped and self.use_cache:
+                self._cache_write(path, *cached)
             if cached is None and processes > 1 and i % processes != share:
                 cached = self._await_replicate(path)
                 self.say(f"   [{arm}, seed {i + 1}/{self.n_seeds}] trained by the process on device "
                          f"{i % processes} (--spread seeds)")
-            elif cached is not None:
+            elif cached is not None and i not in grouped:
                 self.say(f"   [{arm}, seed {i + 1}/{self.n_seeds}] reused from the cache ({path.name})")
             if cached is not None:
                 record, history, wall = cached
@@ -816,8 +842,108 @@ class Run:
             entries.append({"seed": seed, "wall_s": round(wall, 3), "history": history,
                             "numbers": {k: _summary(v) for k, v in record.items()
                                         if not k.startswith(_WEIGHT_KEY)}})
-        self.results["replicates"][arm] = {"config": arm_config, "seeds": list(self.seeds), "per_seed": entries}
+        self.results["replicates"][arm] = {"config": arm_config, "seeds": list(self.seeds), "per_seed": entries,
+                                           "grouped": sorted(grouped)}
         return Replicates(arm, self.seeds, records, histories)
+
+    def _group_model(self, model, k, x, y):
+        """The ``k``-branch model that trains ``k`` seeds of ``model`` at once (built once per model and ``k``).
+
+        Why branches and not weights stacked along a new axis (as
+        :class:`kreg.models.ParallelMLPs` does): a branch is a copy of the
+        lesson's own model rebuilt from its config, so every layer kreg or
+        Keras has (batch norm, DropConnect, group norm, regularizers,
+        custom initializers) works unchanged, and a branch computes exactly
+        what the model alone computes. The loss is the sum of the branches'
+        losses, and a branch's weights receive only its own loss's gradient,
+        so each branch follows its own optimizer trajectory. Returns
+        ``(group, branches)``, or ``(None, reason)`` when ``model`` cannot be
+        rebuilt so.
+        """
+        key = (id(model), k)
+        if key in self._groups:
+            return self._groups[key]
+        keras = self.keras
+        try:
+            # every layer gets a name of its own: the weights' paths must differ between branches (under
+            # PyTorch a layer tracks its parameters by path, and a repeated path would hide a branch's weights
+            # from zero_grad, so its gradients would pile up across steps)
+            branches = [keras.models.clone_model(
+                model, recursive=True, clone_function=lambda layer, j=j: layer.__class__.from_config(
+                    layer.get_config() | {"name": f"{layer.name}_seed{j}"})) for j in range(k)]
+            for j, b in enumerate(branches):
+                b.name = f"{model.name}_seed{j}"
+            inputs = keras.Input(shape=tuple(model.inputs[0].shape[1:]), dtype=model.inputs[0].dtype)
+            outputs = [keras.layers.Identity(name=f"seed{j}")(b(inputs)) for j, b in enumerate(branches)]
+            group = keras.Model(inputs, outputs, name=f"{model.name}_x{k}")
+            fresh = [keras.saving.deserialize_keras_object(model.get_compile_config()) for _ in range(k)]
+            group.compile(optimizer=fresh[0]["optimizer"],
+                          loss=[_branch_loss(keras, c["loss"], b) for c, b in zip(fresh, branches)],
+                          metrics=[c.get("metrics") or [] for c in fresh],
+                          jit_compile=fresh[0].get("jit_compile", "auto"))
+
+            def compute_loss(x=None, y=None, y_pred=None, sample_weight=None, training=True):
+                # each branch's loss already holds its own penalties (_branch_loss): Keras's compute_loss
+                # would add every branch's penalties once more
+                return group._compile_loss(y, y_pred, sample_weight)
+
+            group.compute_loss = compute_loss
+            if id(model) not in self._snapshots:  # the lesson's model as built: the branches start from it
+                self.reset(model, self.seeds[0])
+            for b in branches:
+                b.set_weights(self._snapshots[id(model)][1])
+            group.test_on_batch(x[:2], [y[:2]] * k)  # build the metrics without drawing a data order
+            self._built.add(id(group))
+        except Exception as e:  # a model Keras cannot rebuild from its config (an unregistered custom layer)
+            self._groups[key] = (None, f"{type(e).__name__}: {e}".splitlines()[0][:200])
+        else:
+            self._groups[key] = (group, branches)
+        return self._groups[key]
+
+    def _train_group(self, arm, model, data, todo, *, measure, keep_weights, epochs, batch_size, **fit_kwargs):
+        """Train the seeds ``todo`` of one arm as one model (``--group-seeds``); return ``{i: (record, history,
+        wall)}``, or ``{}`` when the model cannot be grouped (the seeds then train one at a time)."""
+        fit_kwargs = dict(fit_kwargs)
+        x, y = fit_kwargs.pop("x", None), fit_kwargs.pop("y", None)
+        validation = fit_kwargs.pop("validation_data", None)
+        if data is not None:
+            x, y = data.x_train, data.y_train
+            if validation is None and len(data.x_val):
+                validation = (data.x_val, data.y_val)
+        k = len(todo)
+        group, branches = self._group_model(model, k, x, y)
+        if group is None:
+            self.say(f"   [{arm}] --group-seeds: trained one seed at a time (the model could not be rebuilt "
+                     f"from its config: {branches})")
+            return {}
+        self.reset(group, self.seeds[0])  # the optimizer's state (the branches are re-drawn next)
+        for j, i in enumerate(todo):
+            self.reset(branches[j], self.seeds[i])  # the weights and masks replicate i would start from alone
+        self.keras.utils.set_random_seed(self.seeds[0])  # one data order for every branch: the base seed's
+        if validation is not None:
+            validation = (validation[0], [validation[1]] * k)
+        seeds = f"seed{'s' if k > 1 else ''} {', '.join(str(i + 1) for i in todo)}/{self.n_seeds}"
+        history, wall = self._fit(f"{arm}, {seeds} as one model", group, x=x, y=[y] * k,
+                                  validation_data=validation, epochs=epochs, batch_size=batch_size,
+                                  callbacks=[_branch_means(k)], **fit_kwargs)
+        out = {}
+        for j, i in enumerate(todo):
+            t0 = time.perf_counter()
+            model.set_weights(branches[j].get_weights())
+            record = measure(model)
+            if not isinstance(record, dict):
+                raise TypeError(f"the measurements of arm {arm!r} must be a dict. Received: {type(record)}")
+            record = dict(record)
+            if keep_weights:
+                record.update({f"{_WEIGHT_KEY}{n}": w for n, w in enumerate(model.get_weights())})
+            record = {key: _plain(v) for key, v in record.items()}
+            branch_history = {}
+            for key, values in history.history.items():
+                for prefix, to in ((f"seed{j}_", ""), (f"val_seed{j}_", "val_")):
+                    if key.startswith(prefix):
+                        branch_history[to + key[len(prefix):]] = [float(v) for v in values]
+            out[i] = (record, branch_history, wall / k + time.perf_counter() - t0)
+        return out
 
     def _await_replicate(self, path):
         """Wait for another process of ``--spread seeds`` to write the replicate at ``path``; return it."""
@@ -924,8 +1050,10 @@ class Run:
             self._steps_per_execution(model, callbacks)
         progress = _progress(self, label, self._run_count, self.total_runs, epochs)
         t0 = time.perf_counter()
-        if self.backend == "tensorflow" and fit_kwargs.get("shuffle", True) is True \
-                and isinstance(x, np.ndarray) and isinstance(y, np.ndarray):
+        if isinstance(y, list) and all(isinstance(v, np.ndarray) for v in y):  # one label array per branch
+            y = tuple(y)
+        if self.backend == "tensorflow" and fit_kwargs.get("shuffle", True) is True and isinstance(x, np.ndarray) \
+                and (isinstance(y, np.ndarray) or isinstance(y, tuple) and all(isinstance(v, np.ndarray) for v in y)):
             x, y, batch_size = shuffled_batches(x, y, batch_size), None, None
             fit_kwargs["shuffle"] = False  # the pipeline shuffles; tell Keras so it does not warn
         history = model.fit(x, y, validation_data=validation_data, epochs=epochs, batch_size=batch_size,
@@ -1241,6 +1369,79 @@ class _Replicate:
 #: Weight attributes re-drawn by :meth:`Run.reset` from their ``<attr>_initializer``.
 _INIT_ATTRS = ("kernel", "bias", "depthwise_kernel", "pointwise_kernel", "recurrent_kernel", "embeddings",
                "gamma", "beta", "moving_mean", "moving_variance")
+
+
+def _why_not_grouped(model, callbacks, fit_kwargs, keras):
+    """Why ``--group-seeds`` cannot train this arm's seeds as one model (``None`` when it can)."""
+    if callbacks:
+        return "the arm fits with callbacks, which act on one model's logs"
+    extra = sorted(set(fit_kwargs) - {"x", "y", "validation_data", "shuffle", "validation_freq"})
+    if extra:
+        return f"fit arguments {extra} are per model"
+    if not isinstance(model, keras.Model) or getattr(model, "optimizer", None) is None:
+        return "the model is not compiled"
+    if len(getattr(model, "inputs", None) or []) != 1 or len(getattr(model, "outputs", None) or []) != 1:
+        return "the model has not exactly one input and one output"
+    opt = model.optimizer
+    if getattr(opt, "global_clipnorm", None) or isinstance(opt, keras.optimizers.LossScaleOptimizer):
+        return "the optimizer couples the branches (global_clipnorm or loss scaling)"
+    config = model.get_compile_config() or {}
+    if config.get("loss_weights") is not None or config.get("weighted_metrics") is not None:
+        return "the model is compiled with loss_weights or weighted_metrics"
+    return None
+
+
+def _branch_loss(keras, loss, branch):
+    """``loss`` of one branch of a ``--group-seeds`` model, plus the branch's own penalties.
+
+    Alone, a model's logged and minimized loss is its compiled loss plus
+    ``model.losses`` (weight and activity regularizers). In the grouped
+    model each branch's compiled loss carries its own penalties, so the
+    logged ``seed<j>_loss`` is exactly the loss the model logs alone, and
+    the gradient reaching a branch is the gradient it gets alone. The
+    penalty is added to every example's loss, which the mean over the
+    batch (``sum_over_batch_size``, Keras's default) turns into adding it
+    once.
+    """
+    base = keras.losses.get(loss)
+    reduction = getattr(base, "reduction", "sum_over_batch_size")
+    if reduction != "sum_over_batch_size":
+        raise ValueError(f"--group-seeds needs losses reduced by their mean over the batch; received "
+                         f"reduction={reduction!r}")
+    per_example = base.call if isinstance(base, keras.losses.Loss) else base
+
+    class BranchLoss(keras.losses.Loss):
+        def __init__(self):
+            super().__init__(name=getattr(base, "name", None) or getattr(base, "__name__", "loss"),
+                             dtype=getattr(base, "dtype", None))
+
+        def call(self, y_true, y_pred):
+            values = per_example(y_true, y_pred)
+            penalties = [keras.ops.sum(keras.ops.cast(p, values.dtype)) for p in branch.losses]
+            return values + keras.ops.sum(keras.ops.stack(penalties)) if penalties else values
+
+    return BranchLoss()
+
+
+def _branch_means(k):
+    """A callback that adds the mean over the ``k`` branches of each metric to an epoch's logs, for the
+    progress line (``loss`` of the grouped model is otherwise the branches' sum)."""
+    import keras
+
+    class BranchMeans(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if logs is None:
+                return
+            sums = {}
+            for key, value in list(logs.items()):
+                for j in range(k):
+                    for prefix, to in ((f"seed{j}_", ""), (f"val_seed{j}_", "val_")):
+                        if key.startswith(prefix):
+                            name = to + key[len(prefix):]
+                            sums[name] = sums.get(name, 0.0) + float(value)
+            logs.update({name: total / k for name, total in sums.items()})
+
+    return BranchMeans()
 
 
 def _mix(seed, a, b):

@@ -215,6 +215,72 @@ def test_reset_restores_optimizer_and_reproduces_a_replicate(tmp_path):
     run.finish()
 
 
+def _weights(model):
+    return {"w": np.concatenate([keras.ops.convert_to_numpy(w).ravel() for w in model.weights])}
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_group_seeds_branch_equals_the_model_trained_alone(tmp_path, shuffle):
+    """--group-seeds: a seed trained as a branch of the grouped model is the net it is alone.
+
+    Without shuffling every seed sees the same data order alone too, so every branch must equal its
+    replicate trained alone; with shuffling the branches share the base seed's order, so the first seed's
+    branch equals the first replicate alone and the others differ from theirs only through the order.
+    The model has no random layer, momentum, an L2 penalty and batch norm (non-trainable state).
+    """
+    from kreg import models
+
+    def go(extra):
+        run = _rep_lesson().start(["--out", str(tmp_path / str(len(extra))), "--verbose", "0", "--seeds", "3",
+                                   "--epochs", "2", *extra])
+        d = run.load_data(n_train=96)
+        net = models.mlp(d.info.input_shape, 10, hidden=(8, 6), batchnorm=True,
+                         kernel_regularizer=keras.regularizers.L2(1e-3))
+        net.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9),
+                    loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+        reps = run.replicates("arm", net, d, measure=_weights, batch_size=16, shuffle=shuffle)
+        res = run.finish()
+        return reps, res
+
+    alone, _ = go([])
+    grouped, res = go(["--group-seeds"])
+    assert res["replicates"]["arm"]["grouped"] == [0, 1, 2]
+    assert res["config"]["group_seeds"] is True
+    same = range(3) if not shuffle else range(1)
+    for i in same:
+        np.testing.assert_allclose(grouped["w"][i], alone["w"][i], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(grouped.history("loss")[i], alone.history("loss")[i], rtol=1e-5)
+        np.testing.assert_allclose(grouped.history("val_accuracy")[i], alone.history("val_accuracy")[i])
+    assert not np.allclose(grouped["w"][0], grouped["w"][1])  # the branches are different nets
+    if shuffle:  # the other seeds saw another data order than alone
+        assert not np.allclose(grouped["w"][1], alone["w"][1], rtol=1e-5, atol=1e-6)
+
+
+def test_group_seeds_reuses_the_cache_and_falls_back_with_callbacks(tmp_path, capsys):
+    argv = ["--out", str(tmp_path), "--seeds", "2", "--epochs", "1", "--group-seeds"]
+    run = _rep_lesson().start(argv)
+    d = run.load_data(n_train=64)
+    first = run.replicates("arm", _tiny(d), d, measure=_weights, batch_size=32)
+    stop = keras.callbacks.EarlyStopping(patience=1)
+    run.replicates("with callbacks", _tiny(d), d, measure=_weights, batch_size=32, callbacks=[stop])
+    out = capsys.readouterr().out
+    assert "seeds 1, 2/2 as one model" in out
+    assert "trained one seed at a time (the arm fits with callbacks" in out
+    run.finish()
+    run = _rep_lesson().start([*argv, "--seeds", "3"])
+    d = run.load_data(n_train=64)
+    more = run.replicates("arm", _tiny(d), d, measure=_weights, batch_size=32)
+    out = capsys.readouterr().out
+    assert out.count("reused from the cache") == 2 and "seed 3/3 as one model" in out
+    np.testing.assert_array_equal(more["w"][:2], first["w"])
+    run.finish()
+
+
+def test_group_seeds_rejects_devices_and_spread(tmp_path):
+    with pytest.raises(ValueError, match="`--group-seeds`.*--spread seeds"):
+        _rep_lesson().parse(["--group-seeds", "--devices", "2", "--spread", "seeds"])
+
+
 def test_cache_reuses_resumes_and_invalidates(tmp_path, capsys):
     argv = ["--out", str(tmp_path), "--epochs", "1", "--seeds", "2"]
 

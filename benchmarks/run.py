@@ -18,6 +18,10 @@ Benchmarks (each also runs alone: ``KERAS_BACKEND=jax python benchmarks/layers.p
 - ``devices`` (not in the default list: it runs a lesson three times per
   backend; ``--only devices``): data parallelism vs one replicate seed a
   device on two fake CPU devices, written to ``devices-<device>-<date>.json``;
+- ``group_seeds`` (not in the default list: it runs a lesson twice per
+  backend; ``--only group_seeds``): an arm's replicate seeds trained one at a
+  time vs as one grouped model (``--group-seeds``), written to
+  ``group_seeds-<device>-<date>.json``;
 - ``mnist_scale`` (not in the default list: it runs every lesson, tens of
   minutes per backend; ``--only mnist_scale``): each lesson's peak RSS and
   time on MNIST-sized data, written to ``lessons-<device>-<date>.json``.
@@ -52,8 +56,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 RESULTS = HERE / "results"
 BACKENDS = ("tensorflow", "jax", "torch")
-BENCHMARKS = ("layers", "lesson_cost", "mnist_scale", "devices")
-DEFAULT_BENCHMARKS = ("layers", "lesson_cost")  # mnist_scale and devices run lessons: asked for by name
+BENCHMARKS = ("layers", "lesson_cost", "mnist_scale", "devices", "group_seeds")
+DEFAULT_BENCHMARKS = ("layers", "lesson_cost")  # the others run whole lessons: asked for by name
 RESULT_NAMES = {"mnist_scale": "lessons"}  # file-name stem when it is not the benchmark's name
 NOTES = {"mnist_scale": "peak RSS and wall time of each lesson's short run on MNIST-sized data; "
                         "extrapolated times are labelled as such (see settings.extrapolation)"}

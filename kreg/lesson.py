@@ -772,6 +772,15 @@ class Run:
         cache. Everything measured goes to results.json (arrays over
         256 numbers as their mean; the arrays stay in the cache).
 
+        Under ``--group-seeds`` the common form trains the seeds still to be
+        trained as one model with a branch per seed (:meth:`_group_model`):
+        each branch is the model alone, but **all branches see the base
+        seed's data order**. ``measure`` then gets the lesson's ``model``
+        holding each branch's trained weights in turn (its optimizer state is
+        not the branch's). An arm with ``callbacks``, per-model ``fit``
+        arguments, or a model Keras cannot rebuild from its config trains one
+        seed at a time, and says why.
+
         ``keep_weights=True`` also keeps each replicate's trained weights (in
         the cache, not in results.json), so a later cell can study the
         trained nets without training them again:
@@ -895,7 +904,7 @@ class Run:
             group.test_on_batch(x[:2], [y[:2]] * k)  # build the metrics without drawing a data order
             self._built.add(id(group))
         except Exception as e:  # a model Keras cannot rebuild from its config (an unregistered custom layer)
-            self._groups[key] = (None, f"{type(e).__name__}: {e}".splitlines()[0][:200])
+            self._groups[key] = (None, f"{type(e).__name__}: {str(e).split('. ')[0].splitlines()[0][:160]}")
         else:
             self._groups[key] = (group, branches)
         return self._groups[key]

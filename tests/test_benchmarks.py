@@ -17,6 +17,7 @@ BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
 sys.path.insert(0, str(BENCH))
 
 import devices as bench_devices  # noqa: E402
+import group_seeds as bench_group_seeds  # noqa: E402
 import lesson_cost  # noqa: E402
 import layers as bench_layers  # noqa: E402
 import run as bench_run  # noqa: E402
@@ -212,6 +213,21 @@ def test_devices_benchmark_arguments_and_table(capsys):
            "loadavg_start": 1.0, "loadavg_end": 1.0, "settings": {"lesson": "l10_dropout", "flags": ["--quick"]}}
     text = bench_devices.table(res)
     assert "x1.50 of one device" in text and "x0.60 of one device" in text and "same effects" in text
+
+
+def test_group_seeds_benchmark_arguments_and_table(capsys):
+    assert "group_seeds" in bench_run.BENCHMARKS and "group_seeds" not in bench_run.DEFAULT_BENCHMARKS
+    with pytest.raises(SystemExit):
+        bench_group_seeds.main(["--backend", "jax", "--lesson", "l99_nope"])
+    assert "`--lesson`" in capsys.readouterr().err
+    res = {"backend": "jax", "settings": {"lesson": "l10_dropout", "flags": ["--epochs", "10"]},
+           "loadavg_start": 1.0, "loadavg_end": 1.0, "grouped_arms": ["a", "b"],
+           "median_grouped_arms_train_s": {"alone": 100.0, "grouped": 40.0}, "ratio_grouped_arms": 0.4,
+           "median_lesson_wall_s": {"alone": 200.0, "grouped": 150.0}, "ratio_lesson": 0.75,
+           "outcomes": {"c1": {"alone": "holds", "grouped": "holds"},
+                        "c2": {"alone": "holds", "grouped": "inconclusive"}}}
+    text = bench_group_seeds.table(res)
+    assert "x0.40" in text and "x0.75" in text and "1 of 2" in text and "holds -> inconclusive" in text
 
 
 def test_torch_profile_buckets():

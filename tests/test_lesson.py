@@ -256,6 +256,21 @@ def test_group_seeds_branch_equals_the_model_trained_alone(tmp_path, shuffle):
         assert not np.allclose(grouped["w"][1], alone["w"][1], rtol=1e-5, atol=1e-6)
 
 
+def test_group_seeds_branch_draws_the_masks_it_draws_alone(tmp_path):
+    """A branch with dropout draws the same masks as the model alone (its SeedGenerators restart from the
+    replicate's seed), so without shuffling every branch is again the replicate trained alone."""
+    def go(extra):
+        run = _rep_lesson().start(["--out", str(tmp_path / str(len(extra))), "--verbose", "0", "--seeds", "2",
+                                   "--epochs", "2", *extra])
+        d = run.load_data(n_train=96)
+        reps = run.replicates("arm", _tiny(d, rate=0.5), d, measure=_weights, batch_size=16, shuffle=False)
+        run.finish()
+        return reps
+
+    alone, grouped = go([]), go(["--group-seeds"])
+    np.testing.assert_allclose(grouped["w"], alone["w"], rtol=1e-5, atol=1e-6)
+
+
 def test_group_seeds_reuses_the_cache_and_falls_back_with_callbacks(tmp_path, capsys):
     argv = ["--out", str(tmp_path), "--seeds", "2", "--epochs", "1", "--group-seeds"]
     run = _rep_lesson().start(argv)

@@ -25,10 +25,19 @@ under PyTorch, the next numbers of one ``torch.Generator`` seeded with it.
 Under a multi-replica ``tf.distribute`` step the replica id is folded in as
 well, as in :mod:`kreg.layers._random`.
 
-Layout: the input axis is grouped into words, ``i = g * (32 // bits) + j``;
-the word ``R[b, g, o]`` holds the masks of ``(b, g * per + j, o)`` for
-``j < per`` in its bit fields ``(R >> bits * j) & (2**bits - 1)``. ``x`` and
-``w`` are padded with zeros to ``G * per`` inputs (the padded entries add 0).
+Layout (JAX, TensorFlow): the input axis is grouped into words,
+``i = g * (32 // bits) + j``; the word ``R[b, g, o]`` holds the masks of
+``(b, g * per + j, o)`` for ``j < per`` in its bit fields
+``(R >> bits * j) & (2**bits - 1)``; ``x`` and ``w`` are padded with zeros
+to ``G * per`` inputs (the padded entries add 0). PyTorch groups the output
+axis instead (see ``_torch``). All bits are i.i.d. uniform, so any fixed
+assignment of bit fields to ``(b, i, o)`` gives i.i.d. masks.
+
+Measured on the STAT 453 MLP's first layer (256 x 784 x 75, 2-core CPU):
+XLA on CPU does not fuse the mask into the batched matrix-vector product, so
+each chunk's masked kernel is written and read once per pass (forward,
+weight gradient, input gradient where needed); 16-64 examples a chunk were
+fastest under JAX (1: per-iteration overhead; 256: out of cache).
 """
 
 from __future__ import annotations
@@ -64,7 +73,9 @@ def _jax(x, w, seed, bits, threshold, chunk):
     n, n_in = x.shape
     n_out = w.shape[1]
     per, groups, padded = _geometry(n_in, bits)
-    c = max(1, min(chunk, n))
+    # n is symbolic when Keras infers output shapes with jax.export (a layer called in training mode on a
+    # keras.Input): then the chunk is not shrunk to the batch
+    c = max(1, min(chunk, n)) if isinstance(n, int) else chunk
     n_chunks = -(-n // c)
     key = jnp.asarray(seed).astype(jnp.uint32)
     shifts = (jnp.arange(per, dtype=jnp.uint32) * bits)[:, None]

@@ -63,14 +63,42 @@ class DropConnect(keras.layers.Layer):
     separate ``Activation`` layer); with a linear layer it just adds noise.
     Gaussian inference is random (seeded by ``seed``).
 
-    Masks are drawn and compared with ``rate`` in float32 and ``M ⊙ W / p``
-    is computed in float32, then cast once to the compute dtype, so the
-    keep probability is exact under ``mixed_bfloat16`` too.
+    ``mask="batch"`` masks are drawn and compared with ``rate`` in float32,
+    ``mask="example"`` masks from integer bits; ``W / p`` is computed in
+    float32 and cast once to the compute dtype, so the keep probability and
+    the masks themselves do not depend on the compute dtype
+    (``mixed_bfloat16`` included).
 
     Masks: ``mask="batch"`` draws one ``(in, out)`` mask per call (the common
     implementation); ``mask="example"`` draws one mask per example, as in the
-    paper, which costs memory ``B x in x out`` (inputs are flattened to
-    ``(B', in)`` over their leading axes).
+    paper (inputs are flattened to ``(B', in)`` over their leading axes):
+
+    .. math::
+
+        u_{bj} = \frac{1}{p'} \sum_i v_{bi}\, M_{bij} W_{ij} + b_j, \qquad
+        M_{bij} \overset{\text{i.i.d.}}{\sim} \text{Bernoulli}(p')
+
+    independently for every example ``b``, input ``i``, output ``j`` and
+    call. The masks come from random *bits*, not uniform floats: ``M = 1``
+    iff a uniform ``k``-bit integer is below ``t``, so the keep probability
+    is exactly ``p' = t / 2**k``. ``k`` is the smallest of 1, 2, 4, 8, 16
+    for which ``p * 2**k`` is an integer, and then ``p' = p`` exactly (rate
+    0.5: one bit a mask, 32 masks from one 32-bit word; rate 0.25: two
+    bits); for any other rate ``k = 16``, ``t = round(p * 2**16)`` and
+    ``|p' - p| <= 2**-17`` (7.6e-6). The kept weights are scaled by
+    ``1 / p'``, so ``E[u] = W^T v + b`` exactly either way. The batch is
+    processed ``chunk_size`` examples at a time and the backward pass draws
+    the same masks again from the call's seed instead of storing them, so at
+    most ``chunk_size x in x out`` masked weights exist at once (by default
+    as many examples as fit in 2**21 entries, an 8 MiB float32 chunk; never
+    the whole ``B x in x out``). The bits come from each backend's own
+    generator, seeded from ``seed`` (JAX ``jax.random.bits``, TensorFlow
+    ``stateless_uniform``, a ``torch.Generator``): a given seed reproduces
+    the masks on one backend, not across backends, and the chunk size is
+    part of what the masks depend on. Compute: the same ``B x in x out``
+    multiply-adds as ``mask="batch"``, but as a batched matrix-vector
+    product, so it costs several times a dense layer's train step (see the
+    README's benchmark section).
 
     Args:
         units: int >= 1, output dimension.
@@ -84,6 +112,9 @@ class DropConnect(keras.layers.Layer):
         mask: ``"batch"`` or ``"example"``.
         inference: ``"mean"`` or ``"gaussian"``.
         num_samples: int >= 1, Gaussian draws averaged at inference.
+        chunk_size: ``None`` or int >= 1, examples per chunk of ``mask="example"``
+            (memory ``chunk_size x in x out`` masked weights; larger chunks suit a
+            GPU). ``None`` picks ``max(1, 2**21 // (in * units))``.
 
     Call arguments:
         inputs: tensor ``(..., in)``.

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import subprocess
 import sys
 import tempfile
@@ -87,27 +86,17 @@ def run_config(backend, lesson, flags, name, timeout):
 
 
 def main(argv=None):
-    p = bench.common_parser(__doc__.splitlines()[0])
-    p.add_argument("--lesson", default=DEFAULT_LESSON, help="the lesson to run")
-    p.add_argument("--flags", default=None, help=f"its flags (default {DEFAULT_FLAGS!r}; quick {QUICK_FLAGS!r})")
-    p.add_argument("--timeout", type=int, default=1800, help="seconds per lesson run")
-    args = p.parse_args(argv)
-    backend = args.backend or os.environ.get("KERAS_BACKEND", "jax")
-    if not (bench.ROOT / "lessons" / f"{args.lesson}.py").is_file():
-        p.error(f"Invalid value received for argument `--lesson`. Expected a lesson in lessons/. "
-                f"Received: lesson={args.lesson!r}")
-    flags = shlex.split(args.flags if args.flags is not None else QUICK_FLAGS if args.quick else DEFAULT_FLAGS)
+    p = bench.lesson_parser(__doc__.splitlines()[0], lesson=DEFAULT_LESSON, flags=DEFAULT_FLAGS,
+                            quick_flags=QUICK_FLAGS)
+    args, backend, flags = bench.lesson_args(p, argv, flags=DEFAULT_FLAGS, quick_flags=QUICK_FLAGS)
     repeats = args.repeats or 1
     if backend == "torch":
         result = {"benchmark": "devices", "backend": backend, "skipped": "PyTorch has no fake CPU devices, and "
                   "Keras 3.15 has no data parallelism for it; --spread seeds spreads it over GPUs only"}
     else:
         load0 = bench.loadavg()
-        runs = {name: [] for name in CONFIGS}
-        names = list(CONFIGS)
-        for r in range(repeats):
-            for name in names[r % len(names):] + names[: r % len(names)]:  # rotated order
-                runs[name].append(run_config(backend, args.lesson, flags, name, args.timeout))
+        runs = bench.rotated_runs(CONFIGS, repeats, lambda name: run_config(backend, args.lesson, flags, name,
+                                                                            args.timeout))
         med = {n: bench.median([x["process_wall_s"] for x in runs[n]]) for n in CONFIGS}
         same = all(runs["seeds"][0]["effects"][c] == v for c, v in runs["one"][0]["effects"].items())
         result = {

@@ -259,6 +259,38 @@ def common_parser(description):
     return p
 
 
+def lesson_parser(description, *, lesson, flags, quick_flags):
+    """:func:`common_parser` plus the flags of a benchmark that runs one lesson (``devices``, ``group_seeds``)."""
+    p = common_parser(description)
+    p.add_argument("--lesson", default=lesson, help="the lesson to run")
+    p.add_argument("--flags", default=None, help=f"its flags (default {flags!r}; quick {quick_flags!r})")
+    p.add_argument("--timeout", type=int, default=1800, help="seconds per lesson run")
+    return p
+
+
+def lesson_args(p, argv, *, flags, quick_flags):
+    """Parse a lesson benchmark's flags; returns ``(args, backend, lesson_flags)`` (a bad lesson stops here)."""
+    import shlex
+
+    args = p.parse_args(argv)
+    backend = args.backend or os.environ.get("KERAS_BACKEND", "jax")
+    if not (ROOT / "lessons" / f"{args.lesson}.py").is_file():
+        p.error(f"Invalid value received for argument `--lesson`. Expected a lesson in lessons/. "
+                f"Received: lesson={args.lesson!r}")
+    chosen = args.flags if args.flags is not None else quick_flags if args.quick else flags
+    return args, backend, shlex.split(chosen)
+
+
+def rotated_runs(names, repeats, run_one):
+    """``{name: [run_one(name) per repeat]}``, the order of the names rotated from one repeat to the next."""
+    names = list(names)
+    runs = {name: [] for name in names}
+    for r in range(repeats):
+        for name in names[r % len(names):] + names[: r % len(names)]:
+            runs[name].append(run_one(name))
+    return runs
+
+
 # ---------------------------------------------------------------- orchestration
 def slug(text):
     s = re.sub(r"\(r\)|\(tm\)|cpu @.*$", "", text.lower())

@@ -263,7 +263,8 @@ class Lesson:
                        "(any backend; needs the replicate cache)")
         p.add_argument("--group-seeds", action="store_true",
                        help="train an arm's replicate seeds as one Keras model with a branch per seed (one train "
-                       "step per batch for all of them; faster on TensorFlow and PyTorch). Every seed then sees "
+                       "step per batch for all of them: x0.75-0.92 of the training time on a 2-core CPU, "
+                       "benchmarks/group_seeds.py). Every seed then sees "
                        "the same data order, the base seed's; arms that fit with callbacks or a `work` function "
                        "still train one seed at a time")
         p.add_argument("--out", type=Path, default=None, help="output folder (default runs/<lesson>/<backend>)")

@@ -32,12 +32,9 @@ Usage::
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import run as bench
@@ -74,12 +71,7 @@ def run_config(backend, lesson, flags, name, timeout):
         out = Path(tmp) / "out"
         cmd, env = lesson_command(backend, bench.ROOT / "lessons" / f"{lesson}.py",
                                   [*flags, *CONFIGS[name], "--out", str(out), "--verbose", "0"])
-        t0 = time.perf_counter()
-        proc = subprocess.run(cmd, cwd=bench.ROOT, env=env, capture_output=True, text=True, timeout=timeout)
-        wall = time.perf_counter() - t0
-        if proc.returncode != 0:
-            raise RuntimeError(f"{name}: exit {proc.returncode}: {(proc.stdout + proc.stderr)[-2000:]}")
-        res = json.loads((out / "results.json").read_text())
+        res, wall = bench.run_lesson(cmd, env, out, label=name, timeout=timeout)
     effects = {c["claim"]: c.get("effect", c.get("discrepancy")) for c in res["claims"]}
     return {"process_wall_s": round(wall, 2), "lesson_wall_s": res["wall_time_s"], "devices": res["devices"],
             "effects": effects}

@@ -25,12 +25,9 @@ Usage::
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import run as bench
@@ -49,12 +46,7 @@ def run_config(backend, lesson, flags, name, timeout):
         env.pop("KREG_ARGS", None)
         cmd = [sys.executable, str(bench.ROOT / "lessons" / f"{lesson}.py"), *flags, *CONFIGS[name],
                "--out", str(out), "--verbose", "0"]
-        t0 = time.perf_counter()
-        proc = subprocess.run(cmd, cwd=bench.ROOT, env=env, capture_output=True, text=True, timeout=timeout)
-        wall = time.perf_counter() - t0
-        if proc.returncode != 0:
-            raise RuntimeError(f"{name}: exit {proc.returncode}: {(proc.stdout + proc.stderr)[-2000:]}")
-        res = json.loads((out / "results.json").read_text())
+        res, wall = bench.run_lesson(cmd, env, out, label=name, timeout=timeout)
     arms = {arm: {"train_s": round(sum(e["wall_s"] for e in rep["per_seed"]), 2),
                   "grouped": bool(rep.get("grouped"))}
             for arm, rep in res["replicates"].items()}

@@ -281,6 +281,16 @@ def lesson_args(p, argv, *, flags, quick_flags):
     return args, backend, shlex.split(chosen)
 
 
+def run_lesson(cmd, env, out, *, label, timeout):
+    """Run one lesson command whose ``--out`` is ``out``; returns ``(its results.json as a dict, wall seconds)``."""
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"{label}: exit {proc.returncode}: {(proc.stdout + proc.stderr)[-2000:]}")
+    return json.loads((Path(out) / "results.json").read_text()), wall
+
+
 def rotated_runs(names, repeats, run_one):
     """``{name: [run_one(name) per repeat]}``, the order of the names rotated from one repeat to the next."""
     names = list(names)

@@ -807,18 +807,19 @@ class Run:
         records, histories, entries = [], [], []
         share, processes = self._shard
         grouped = {}
+        paths = [self._cache_path(arm, seed, arm_config) for seed in self.seeds]
+        found = [self._cache_read(path) if self.use_cache else None for path in paths]
         if self.group_seeds and model is not None:
             why = _why_not_grouped(model, callbacks, fit_kwargs, self.keras)
-            todo = [i for i, seed in enumerate(self.seeds)
-                    if not (self.use_cache and self._cache_read(self._cache_path(arm, seed, arm_config)))]
+            todo = [i for i in range(self.n_seeds) if found[i] is None]
             if why is None and todo:
                 grouped = self._train_group(arm, model, data, todo, measure=measure, keep_weights=keep_weights,
                                             epochs=epochs, batch_size=batch_size, **fit_kwargs)
             elif why is not None:
                 self.say(f"   [{arm}] --group-seeds: trained one seed at a time ({why})")
         for i, seed in enumerate(self.seeds):
-            path = self._cache_path(arm, seed, arm_config)
-            cached = grouped.get(i) or (self._cache_read(path) if self.use_cache else None)
+            path = paths[i]
+            cached = grouped.get(i) or found[i]
             if i in grouped and self.use_cache:
                 self._cache_write(path, *cached)
             if cached is None and processes > 1 and i % processes != share:
@@ -916,10 +917,7 @@ class Run:
         fit_kwargs = dict(fit_kwargs)
         x, y = fit_kwargs.pop("x", None), fit_kwargs.pop("y", None)
         validation = fit_kwargs.pop("validation_data", None)
-        if data is not None:
-            x, y = data.x_train, data.y_train
-            if validation is None and len(data.x_val):
-                validation = (data.x_val, data.y_val)
+        x, y, validation = _fit_inputs(data, x, y, validation)
         k = len(todo)
         group, branches = self._group_model(model, k, x, y)
         if group is None:
@@ -1050,10 +1048,7 @@ class Run:
 
     def _fit(self, label, model, data=None, *, x=None, y=None, validation_data=None, epochs=None,
              batch_size=256, callbacks=(), **fit_kwargs):
-        if data is not None:
-            x, y = data.x_train, data.y_train
-            if validation_data is None and len(data.x_val):
-                validation_data = (data.x_val, data.y_val)
+        x, y, validation_data = _fit_inputs(data, x, y, validation_data)
         epochs = epochs or self.epochs
         self._run_count += 1
         if self.backend == "tensorflow":
@@ -1379,6 +1374,15 @@ class _Replicate:
 #: Weight attributes re-drawn by :meth:`Run.reset` from their ``<attr>_initializer``.
 _INIT_ATTRS = ("kernel", "bias", "depthwise_kernel", "pointwise_kernel", "recurrent_kernel", "embeddings",
                "gamma", "beta", "moving_mean", "moving_variance")
+
+
+def _fit_inputs(data, x, y, validation_data):
+    """``(x, y, validation_data)`` of a fit: a Dataset's train split and (unless given) its validation split."""
+    if data is not None:
+        x, y = data.x_train, data.y_train
+        if validation_data is None and len(data.x_val):
+            validation_data = (data.x_val, data.y_val)
+    return x, y, validation_data
 
 
 def _why_not_grouped(model, callbacks, fit_kwargs, keras):

@@ -22,10 +22,10 @@ size and shape and runs the lessons on them:
    its own data; each entry records the datasets the lesson used (from its
    ``results.json``). Sub-experiments whose epochs a lesson fixes itself
    (not through ``--epochs``) keep their length. Memory that grows with the
-   number of epochs is under-measured by a one-epoch run: ``l10_more_data``
-   materializes ``epochs x ceil(n / batch) x batch`` upsampled images per
-   fit (one epoch: ~54,000 images; its default 40: ~2.2 M, ~6.8 GB), so its
-   short-run peak is a lower bound for its default run.
+   number of epochs would be under-measured by a one-epoch run (an earlier
+   ``l10_more_data`` materialized ``epochs x ceil(n / batch) x batch``
+   upsampled images per fit; it now gathers each batch from the subset's
+   indices, so its memory no longer grows with the epochs).
 3. **Peak RSS** of the lesson's process tree: the larger of (a) the
    ``ru_maxrss`` that ``os.wait4`` reports for the child (its own peak,
    including any children it waited for) and (b) the largest sum of
@@ -583,29 +583,6 @@ def parse(argv=None):
     return args
 
 
-def merge_previous(path, per_backend, settings):
-    """Keep the entries of an earlier run of the same day and machine (``path``) that this run did not redo.
-
-    Several invocations (one backend, a few lessons re-run) then add up to one
-    ``lessons-<device>-<date>.json``; an entry measured now replaces the old
-    one of the same lesson and backend, and each entry keeps its own
-    ``measured_at``.
-    """
-    try:
-        old = json.loads(Path(path).read_text())
-    except (OSError, ValueError):
-        return per_backend, settings
-    merged = dict(old.get("backends") or {})
-    for backend, res in per_backend.items():
-        prev = merged.get(backend)
-        if isinstance(prev, dict) and isinstance(prev.get("lessons"), dict):
-            res = dict(res, lessons=dict(sorted({**prev["lessons"], **res["lessons"]}.items())))
-        merged[backend] = res
-    earlier = (old.get("settings") or {}).get("runs") or [{k: v for k, v in (old.get("settings") or {}).items()
-                                                           if k != "runs"} | {"date": old.get("date")}]
-    return merged, dict(settings, backends=sorted(merged), runs=earlier + [dict(settings)])
-
-
 def main(argv=None):
     args = parse(argv)
     started = _dt.datetime.now()
@@ -640,7 +617,7 @@ def main(argv=None):
                 "default_runs": args.default_runs, "extrapolation": FORMULA}
     mach = bench.machine()
     target = bench.result_path("mnist_scale", mach["gpu"] or mach["cpu"], started.strftime("%Y-%m-%d"), args.out)
-    per_backend, settings = merge_previous(target, per_backend, settings)
+    per_backend, settings = bench.merge_previous(target, per_backend, settings)
     path = bench.write_results("mnist_scale", per_backend, settings=settings, out_dir=args.out, started=started)
     print(f"   -> {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}", flush=True)
     return per_backend

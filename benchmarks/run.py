@@ -24,7 +24,10 @@ Benchmarks (each also runs alone: ``KERAS_BACKEND=jax python benchmarks/layers.p
   ``group_seeds-<device>-<date>.json``;
 - ``mnist_scale`` (not in the default list: it runs every lesson, tens of
   minutes per backend; ``--only mnist_scale``): each lesson's peak RSS and
-  time on MNIST-sized data, written to ``lessons-<device>-<date>.json``.
+  time on MNIST-sized data, written to ``lessons-<device>-<date>.json``;
+- ``lesson_totals`` (not in the default list: it runs every lesson's default
+  setting, an hour or more per backend; ``--only lesson_totals``): the total
+  lesson time per backend, written to ``lesson_totals-<device>-<date>.json``.
 
 Usage::
 
@@ -56,12 +59,14 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 RESULTS = HERE / "results"
 BACKENDS = ("tensorflow", "jax", "torch")
-BENCHMARKS = ("layers", "lesson_cost", "mnist_scale", "devices", "group_seeds")
+BENCHMARKS = ("layers", "lesson_cost", "mnist_scale", "devices", "group_seeds", "lesson_totals")
 DEFAULT_BENCHMARKS = ("layers", "lesson_cost")  # the others run whole lessons: asked for by name
 RESULT_NAMES = {"mnist_scale": "lessons"}  # file-name stem when it is not the benchmark's name
 NOTES = {"mnist_scale": "peak RSS and wall time of each lesson's short run on MNIST-sized data; "
-                        "extrapolated times are labelled as such (see settings.extrapolation)"}
-TIMEOUTS = {"mnist_scale": 18 * 600 + 600}  # default seconds per backend when --timeout is not given
+                        "extrapolated times are labelled as such (see settings.extrapolation)",
+         "lesson_totals": "wall time of each lesson's default offline run, one at a time in a fresh process; "
+                          "totals per backend (see loadavg_before/after of each entry for the machine's load)"}
+TIMEOUTS = {"mnist_scale": 18 * 600 + 600, "lesson_totals": 6 * 3600}  # seconds per backend without --timeout
 
 
 # ---------------------------------------------------------------- shared helpers
@@ -299,6 +304,44 @@ def rotated_runs(names, repeats, run_one):
         for name in names[r % len(names):] + names[: r % len(names)]:
             runs[name].append(run_one(name))
     return runs
+
+
+def merge_previous(path, per_backend, settings):
+    """Keep the entries of an earlier run of the same day and machine (``path``) that this run did not redo.
+
+    Several invocations (one backend, a few lessons re-run) then add up to one
+    ``<benchmark>-<device>-<date>.json`` (``mnist_scale``, ``lesson_totals``); an entry measured now replaces the old
+    one of the same lesson and backend, and each entry keeps its own
+    ``measured_at``.
+    """
+    try:
+        old = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return per_backend, settings
+    return merge_docs(old, per_backend, settings)
+
+
+def read_json(path):
+    """The JSON document at ``path``, or ``None`` when there is none (or it is not JSON)."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def merge_docs(old, per_backend, settings):
+    """:func:`merge_previous` with the earlier document ``old`` already read (``None``: nothing to keep)."""
+    if not old:
+        return per_backend, settings
+    merged = dict(old.get("backends") or {})
+    for backend, res in per_backend.items():
+        prev = merged.get(backend)
+        if isinstance(prev, dict) and isinstance(prev.get("lessons"), dict):
+            res = dict(res, lessons=dict(sorted({**prev["lessons"], **res["lessons"]}.items())))
+        merged[backend] = res
+    earlier = (old.get("settings") or {}).get("runs") or [{k: v for k, v in (old.get("settings") or {}).items()
+                                                           if k != "runs"} | {"date": old.get("date")}]
+    return merged, dict(settings, backends=sorted(merged), runs=earlier + [dict(settings)])
 
 
 # ---------------------------------------------------------------- orchestration

@@ -153,11 +153,11 @@ def test_mnist_scale_merges_runs_of_the_same_day(tmp_path):
     path = tmp_path / "lessons-x-2026-01-01.json"
     path.write_text(json.dumps({"date": "d0", "settings": {"backends": ["jax"]},
                                 "backends": {"jax": {"lessons": {"a": {"v": 1}, "b": {"v": 1}}}}}))
-    merged, settings = mnist_scale.merge_previous(path, {"jax": {"lessons": {"b": {"v": 2}}},
-                                                         "torch": {"lessons": {"a": {"v": 3}}}}, {"backends": ["x"]})
+    merged, settings = bench_run.merge_previous(path, {"jax": {"lessons": {"b": {"v": 2}}},
+                                                       "torch": {"lessons": {"a": {"v": 3}}}}, {"backends": ["x"]})
     assert merged["jax"]["lessons"] == {"a": {"v": 1}, "b": {"v": 2}} and merged["torch"]["lessons"]["a"]["v"] == 3
     assert settings["backends"] == ["jax", "torch"] and len(settings["runs"]) == 2
-    assert mnist_scale.merge_previous(tmp_path / "none.json", {"jax": {}}, {}) == ({"jax": {}}, {})
+    assert bench_run.merge_previous(tmp_path / "none.json", {"jax": {}}, {}) == ({"jax": {}}, {})
 
 
 def test_mnist_scale_table():
@@ -228,6 +228,88 @@ def test_group_seeds_benchmark_arguments_and_table(capsys):
                         "c2": {"alone": "holds", "grouped": "inconclusive"}}}
     text = bench_group_seeds.table(res)
     assert "x0.40" in text and "x0.75" in text and "1 of 2" in text and "holds -> inconclusive" in text
+
+
+# ------------------------------------------------------------------ lesson_totals
+import lesson_totals  # noqa: E402
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--backends", "theano"], "unknown backend"),
+    (["--lessons", "l99_nothing"], "unknown lesson"),
+    (["--timeout", "0"], "--timeout"),
+    (["--cpus", "zero"], "--cpus"),
+    (["--cpus", "4096"], "--cpus"),
+    (["--backend", "jax", "--backends", "torch"], "not both"),
+])
+def test_lesson_totals_rejects_bad_arguments(argv, message, capsys):
+    with pytest.raises(SystemExit) as e:
+        lesson_totals.main(argv)
+    assert e.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_lesson_totals_totals_and_table():
+    def entry(wall, status="ok"):
+        return {"status": status, "wall_s": wall, "loadavg_before": [0.5, 0.4, 0.3]}
+
+    per_backend = {"jax": {"lessons": {"a": entry(600.0), "b": entry(900.0)}},
+                   "tensorflow": {"lessons": {"a": entry(1200.0), "b": entry(1500.0)}},
+                   "torch": {"lessons": {"a": entry(2400.0), "b": entry(100.0, "timeout")}}}
+    t = lesson_totals.totals(per_backend)
+    assert t["jax"]["total_min"] == 25.0 and t["jax"]["goal_met"] is True
+    assert t["tensorflow"]["ratio_to_jax"] == 1.8 and t["tensorflow"]["goal_met"] is True
+    # torch's finished lesson a is compared with JAX's lesson a only; the timed-out lesson b fails the goal
+    assert t["torch"]["ratio_to_jax"] == 4.0 and t["torch"]["ratio_over_lessons"] == 1
+    assert t["torch"]["lessons_not_finished"] == ["b"] and t["torch"]["goal_met"] is False
+    per_backend["jax"]["lessons"]["c"] = entry(400.0)
+    assert lesson_totals.totals(per_backend)["jax"]["goal_met"] is False  # 31.7 min
+    text = lesson_totals.table({"backends": per_backend})
+    assert "TIMEOUT" in text and "NOT FINISHED: b" in text and "x4.00 JAX over 1 lessons" in text
+    assert "lesson_totals" in bench_run.BENCHMARKS and "lesson_totals" not in bench_run.DEFAULT_BENCHMARKS
+
+
+def test_lesson_totals_keeps_an_earlier_file_and_reads_it_once(tmp_path):
+    """Rewritten after every lesson: the same day's earlier file is merged in, its runs listed once."""
+    args = lesson_totals.parse(["--backends", "jax", "--lessons", "l10_noise", "--out", str(tmp_path)])
+    mach = bench_run.machine()
+    target = bench_run.result_path("lesson_totals", mach["gpu"] or mach["cpu"], "2026-01-01", tmp_path)
+    target.write_text(json.dumps({"date": "d0", "settings": {"backends": ["torch"]},
+                                  "backends": {"torch": {"lessons": {"l10_noise": {"status": "ok", "wall_s": 9.0}}}}}))
+    earlier = bench_run.read_json(target)
+    import datetime
+
+    for wall in (1.0, 2.0):  # two rewrites within one invocation
+        per_backend = {"jax": {"lessons": {"l10_noise": {"status": "ok", "wall_s": wall}}}}
+        lesson_totals._write(target, earlier, per_backend, args, datetime.datetime(2026, 1, 1))
+    doc = json.loads(target.read_text())
+    assert sorted(p.name for p in tmp_path.iterdir()) == [target.name]  # no temporary file left
+    assert doc["backends"]["torch"]["lessons"]["l10_noise"]["wall_s"] == 9.0
+    assert doc["backends"]["jax"]["lessons"]["l10_noise"]["wall_s"] == 2.0
+    assert len(doc["settings"]["runs"]) == 2 and doc["totals"]["torch"]["total_s"] == 9.0
+    assert bench_run.read_json(tmp_path / "none.json") is None
+
+
+def test_lesson_totals_arm_seconds():
+    results = {"replicates": {"a": {"per_seed": [{"wall_s": 1.5}, {"wall_s": 2.0}]},
+                              "b": {"per_seed": [{"wall_s": 10.0}, {"wall_s": None}]}}}
+    assert list(lesson_totals.arm_seconds(results).items()) == [("b", 10.0), ("a", 3.5)]
+    assert lesson_totals.arm_seconds({}) == {}
+
+
+def test_lesson_totals_times_a_real_run(tmp_path, capsys):
+    """One lesson's --quick run, pinned to one CPU, through run.py's per-backend call (no figures are kept)."""
+    out = tmp_path / "one.json"
+    cpu = min(__import__("os").sched_getaffinity(0))
+    lesson_totals.main(["--backend", BACKEND, "--lessons", "l10_noise", "--quick", "--cpus", str(cpu),
+                        "--json", str(out)])
+    res = json.loads(out.read_text())
+    e = res["lessons"]["l10_noise"]
+    assert e["status"] == "ok", e.get("output_tail")
+    assert e["wall_s"] > 0 and e["lesson_wall_s"] > 0 and "--no-cache" in e["flags"] and "--quick" in e["flags"]
+    assert e["arms_s"] and all(v >= 0 for v in e["arms_s"].values())
+    assert e["outcomes"] and set(e["outcomes"].values()) <= {"inconclusive", "holds", "does not hold"}
+    assert res["settings"]["cpus"] == [cpu]
+    assert "l10_noise" in bench_run.summarize("lesson_totals", {BACKEND: res})
 
 
 def test_torch_profile_buckets():

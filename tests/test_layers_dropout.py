@@ -98,6 +98,43 @@ def test_mc_predict_geometric_and_arguments():
         mc_predict(plain, x, 2)
 
 
+@pytest.mark.parametrize("noise_shape, batch_size, rows, d", [
+    (None, None, 2, 400),  # all 36 samples in one call
+    (None, 7, 2, 400),  # 3 samples a call
+    ((1, None), None, 2, 400),  # one mask for the batch: one sample a call
+    ((None, 1), None, 800, 2),  # one mask per row, shared by its features: 10 samples a call
+])
+def test_mc_predict_samples_are_independent_when_stacked(noise_shape, batch_size, rows, d):
+    """Several samples share one call (x stacked); each copy must still be a sample of its own.
+
+    The model outputs the scaled mask itself (inverted Dropout on ones: 0 or 2), so the arithmetic mean of
+    S samples is 2 Binomial(S, 1/2) / S, with variance 1/S per output. Copies that shared a mask (stacked
+    samples under a ``noise_shape`` with 1 on the batch axis) would leave every mean at 0 or 2.
+    """
+    samples = 36
+    model = keras.Sequential([keras.Input((d,)), Dropout(0.5, noise_shape=noise_shape, seed=3)])
+    mean = mc_predict(model, np.ones((rows, d), "float32"), samples, batch_size=batch_size)
+    assert mean.shape == (rows, d) and model.layers[0].mc is False
+    spread = mean.std()
+    se = 1.0 / np.sqrt(samples)  # 1/6
+    assert 0.8 * se < spread < 1.2 * se, spread  # >= 400 independent outputs: the std is within +-20% (5 sd)
+    np.testing.assert_allclose(mean.mean(), 1.0, atol=0.1)
+    if noise_shape == (1, None):  # one mask for the whole batch in every pass: the rows agree
+        np.testing.assert_array_equal(mean[0], mean[1])
+    else:  # rows draw their own masks
+        assert not np.all(mean == mean[0])
+
+
+def test_mc_predict_stacks_inputs_of_every_structure():
+    inp = {"a": keras.Input((3,), name="a"), "b": keras.Input((2,), name="b")}
+    h = keras.layers.Concatenate()([inp["a"], inp["b"]])
+    model = keras.Model(inp, keras.layers.Dense(2)(Dropout(0.5, seed=1)(h)))
+    x = {"a": np.ones((4, 3), "float32"), "b": np.ones((4, 2), "float32")}
+    out = mc_predict(model, x, 10, batch_size=12, from_logits=True)  # 3 samples a call: 3 + 3 + 3 + 1
+    assert out.shape == (4, 2) and np.all(np.isfinite(out))
+    np.testing.assert_allclose(out.sum(axis=1), 1.0, rtol=1e-5)
+
+
 # ---------------------------------------------------------------- issue 14
 
 

@@ -190,6 +190,19 @@ def _num_rows(x):
     return rows.pop()
 
 
+def _stack(x, copies):
+    """``copies`` copies of ``x`` (an array, or a list/tuple/dict of arrays) one after another along the batch axis."""
+    def tile(a):
+        a = np.asarray(keras.ops.convert_to_numpy(a))
+        return np.concatenate([a] * copies, axis=0)
+
+    if isinstance(x, (list, tuple)):
+        return type(x)(tile(a) for a in x)
+    if isinstance(x, dict):
+        return {k: tile(v) for k, v in x.items()}
+    return tile(x)
+
+
 def _slices(x, batch_size):
     n = _num_rows(x)
     for i in range(0, max(n, 1), batch_size):
@@ -199,6 +212,10 @@ def _slices(x, batch_size):
             yield {k: v[i : i + batch_size] for k, v in x.items()}
         else:
             yield x[i : i + batch_size]
+
+
+#: Rows per call of :func:`mc_predict` when ``batch_size`` is not given (several samples stacked in one call).
+MC_ROWS_PER_CALL = 8192
 
 
 def mc_predict(model, x, samples, *, average="arithmetic", batch_size=None, from_logits=False):
@@ -221,7 +238,17 @@ def mc_predict(model, x, samples, *, average="arithmetic", batch_size=None, from
         x: inputs accepted by ``model`` (array, or list/dict of arrays).
         samples: int >= 1, number of stochastic forward passes.
         average: ``"arithmetic"`` or ``"geometric"``.
-        batch_size: rows per forward pass (``None``: all rows at once).
+        batch_size: at most this many rows per call of the model (``None``:
+            ``max(len(x), MC_ROWS_PER_CALL)``, 8,192). When all of ``x``
+            fits several times, one call carries several samples: ``x`` is
+            stacked ``c`` times along the batch axis and each copy is one
+            sample. Every ``Dropout`` draws its mask per row, so the copies
+            are independent samples; a ``Dropout`` whose ``noise_shape``
+            shares one mask across the batch axis (first entry 1) gets one
+            sample per call instead. Why: each eager call of a small model
+            costs milliseconds of dispatch (about 5 ms for the STAT 453 MLP
+            under JAX), which made 1,365 one-sample passes over 500 rows
+            take 10 s; stacked 16 at a time they take a fraction of that.
         from_logits: the model outputs logits; softmax (sigmoid for one
             output unit) is applied to each pass before averaging.
 
@@ -254,18 +281,26 @@ def mc_predict(model, x, samples, *, average="arithmetic", batch_size=None, from
             stacklevel=2,
         )
     if batch_size is None:
-        batch_size = max(n_rows, 1)
+        batch_size = max(n_rows, MC_ROWS_PER_CALL)
+    per_row = all(layer.noise_shape is None or layer.noise_shape[0] is None for layer in drops)
+    copies = max(1, batch_size // max(n_rows, 1)) if per_row else 1  # samples per call
     eps = 1e-12
     saved = [layer.mc for layer in drops]
     try:
         for layer in drops:
             layer.mc = True
-        total = None
-        for _ in range(samples):
-            outs = []
-            for xb in _slices(x, batch_size):
-                outs.append(keras.ops.convert_to_numpy(model(xb, training=False)))
-            out = np.concatenate(outs, axis=0).astype("float64")
+        total, done, stacked = None, 0, {}
+        while done < samples:
+            c = min(copies, samples - done)
+            if c > 1:
+                if c not in stacked:
+                    stacked = {c: _stack(x, c)}  # the full-size stack is reused; only the last call differs
+                out = keras.ops.convert_to_numpy(model(stacked[c], training=False))
+                out = out.reshape((c, n_rows) + out.shape[1:])
+            else:
+                outs = [keras.ops.convert_to_numpy(model(xb, training=False)) for xb in _slices(x, batch_size)]
+                out = np.concatenate(outs, axis=0)[None]
+            out = out.astype("float64")
             binary = out.shape[-1] == 1
             if from_logits:
                 if binary:
@@ -277,7 +312,9 @@ def mc_predict(model, x, samples, *, average="arithmetic", batch_size=None, from
                 if binary:
                     out = np.concatenate([1.0 - out, out], axis=-1)
                 out = np.log(np.clip(out, eps, 1.0))
+            out = out.sum(axis=0)
             total = out if total is None else total + out
+            done += c
     finally:
         for layer, flag in zip(drops, saved):
             layer.mc = flag

@@ -33,6 +33,19 @@ epochs=1)`` call, or one pass of the loop):
 Ratios: every Keras variant over ``torch_loop`` (train-only variants) or
 ``torch_loop_val`` (variants that validate), measured in the same process.
 
+Each of those times one ``fit(..., epochs=1)`` call, so a Keras epoch
+carries what a ``fit`` call sets up once (the input pipeline over the
+54,000 examples, the validation iterator, the callbacks), which the PyTorch
+loop does not. A lesson fits for tens of epochs per call, so the benchmark
+also times the **steady-state epoch**: ``harness_epoch`` is one
+``Run.fit(..., epochs=1 + EPOCHS_IN_FIT)`` per repeat, every epoch but the
+first timed from ``on_epoch_begin`` to ``on_epoch_end`` (training and the
+validation pass; the callback has no per-batch hook, so TensorFlow keeps
+its 32 steps per call), and ``torch_loop_val_epoch`` the same number of
+``epoch_val`` passes right after it; the figure is the median epoch, and
+the ratio the median over repeats of the two medians' ratio. The target
+line reports both ratios.
+
 Run alone: ``KERAS_BACKEND=jax python benchmarks/lesson_cost.py [--quick]``.
 """
 
@@ -51,6 +64,7 @@ LR = 0.1
 N_TRAIN, N_VAL = 54_000, 6_000
 QUICK_TRAIN, QUICK_VAL = 256, 64
 SPE = 32
+EPOCHS_IN_FIT = 3  # timed epochs of the steady-state measurement (after one untimed epoch)
 
 
 def load_data(quick, seed=123):
@@ -207,7 +221,28 @@ def keras_variants(backend, x, y, xv, yv, quick, seed=123):
     xt, yt = keras.ops.convert_to_tensor(x), keras.ops.convert_to_tensor(y)
     fns["tensors"] = fit(build(), xt, yt)
     desc["tensors"] = "fit on inputs already converted to backend tensors"
-    return fns, desc, run
+
+    class EpochTimes(keras.callbacks.Callback):
+        """Seconds of every epoch, training and validation (no per-batch hook: TensorFlow keeps 32 steps a call)."""
+
+        def on_train_begin(self, logs=None):
+            self.times = []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.t0 = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.times.append(time.perf_counter() - self.t0)
+
+    steady_model = build()
+
+    def harness_epochs(epochs):
+        timer = EpochTimes()
+        run.fit("bench", steady_model, x=x, y=y, validation_data=(xv, yv), epochs=1 + epochs, batch_size=BATCH,
+                callbacks=[timer])
+        return timer.times[1:]
+
+    return fns, desc, run, harness_epochs
 
 
 VAL_VARIANTS = ("fit_val", "harness", "harness_stepwise")
@@ -222,11 +257,22 @@ def main(argv=None):
     repeats = args.repeats or (1 if args.quick else 3)
     x, y, xv, yv, source = load_data(args.quick)
     torch_fns = torch_student(x, y, xv, yv)
-    keras_fns, desc, run = keras_variants(backend, x, y, xv, yv, args.quick)
+    keras_fns, desc, run, harness_epochs = keras_variants(backend, x, y, xv, yv, args.quick)
     fns = {**torch_fns, **keras_fns}
     t0 = time.perf_counter()
     load0 = bench.loadavg()
     times, _ = bench.interleaved(fns, repeats=repeats, warmup=0 if args.quick else 1, steps=1)
+    epochs = 1 if args.quick else EPOCHS_IN_FIT
+    steady = {"harness_epoch": [], "torch_loop_val_epoch": []}
+    for _ in range(repeats):  # the steady-state epoch: a multi-epoch fit, then as many PyTorch epochs
+        steady["harness_epoch"].append(bench.median(harness_epochs(epochs)))
+        loop = []
+        for _ in range(epochs):
+            t1 = time.perf_counter()
+            torch_fns["torch_loop_val"]()
+            loop.append(time.perf_counter() - t1)
+        steady["torch_loop_val_epoch"].append(bench.median(loop))
+    times.update(steady)
     rows = {}
     for name in fns:
         ref = "torch_loop_val" if name in VAL_VARIANTS else "torch_loop"
@@ -235,6 +281,15 @@ def main(argv=None):
                       "ratio_vs_fit": None if name.startswith("torch") or name == "fit" else
                       bench.ratio(times, name, "fit"),
                       "description": desc.get(name, "hand-written PyTorch (see module docstring)")}
+    rows["torch_loop_val_epoch"] = {"median_s": bench.median(steady["torch_loop_val_epoch"]), "vs": None,
+                                    "ratio_vs_torch": None, "ratio_vs_fit": None,
+                                    "description": f"torch_loop_val, median of {epochs} epochs after the "
+                                                   "harness's fit (steady state)"}
+    rows["harness_epoch"] = {"median_s": bench.median(steady["harness_epoch"]), "vs": "torch_loop_val_epoch",
+                             "ratio_vs_torch": bench.ratio(steady, "harness_epoch", "torch_loop_val_epoch"),
+                             "ratio_vs_fit": None,
+                             "description": f"Run.fit(epochs=1+{epochs}): median epoch after the first, "
+                                            "training + validation (steady state, no per-fit set-up)"}
     result = {
         "benchmark": "lesson_cost", "backend": backend, "device": bench.backend_device(backend),
         "versions": bench.versions(backend), "loadavg_start": load0, "loadavg_end": bench.loadavg(),
@@ -242,6 +297,7 @@ def main(argv=None):
                      "model": "784-75-45-10 ReLU, Dropout(0.5) after each hidden layer (kreg.layers.Dropout)",
                      "repeats": repeats, "warmup_epochs": 0 if args.quick else 1, "quick": args.quick,
                      "steps_per_execution_tried": SPE, "keras_jit_compile": "auto unless stated",
+                     "epochs_in_fit": epochs,
                      "torch_threads": _torch_threads()},
         "times_s": times, "rows": rows, "wall_s": round(time.perf_counter() - t0, 1),
     }
@@ -263,13 +319,16 @@ def table(result):
             f"{bench.fmt_ratio(r['ratio_vs_torch'])}" + (" (val)" if r["vs"] == "torch_loop_val" else ""))
         lines.append(f"  {name:18} {bench.fmt_time(r['median_s']):>15} {vs:>15} "
                      f"{bench.fmt_ratio(r['ratio_vs_fit']):>7}  {r['description']}")
-    harness = result["rows"]["harness"]["ratio_vs_torch"]
-    verdict = "PASS" if harness <= 1.5 else "MISS"
-    extra = ""
-    if result["backend"] == "jax":
-        extra = f"; JAX faster than PyTorch: {'PASS' if harness < 1.0 else 'MISS'}"
-    lines.append(f"  target harness / PyTorch loop with validation <= 1.5x: {verdict} "
-                 f"({bench.fmt_ratio(harness)}){extra}")
+    for name, what in (("harness", "a one-epoch fit"), ("harness_epoch", "an epoch within a fit")):
+        if name not in result["rows"]:  # results written before the steady-state rows existed
+            continue
+        harness = result["rows"][name]["ratio_vs_torch"]
+        verdict = "PASS" if harness <= 1.5 else "MISS"
+        extra = ""
+        if result["backend"] == "jax":
+            extra = f"; JAX faster than PyTorch: {'PASS' if harness < 1.0 else 'MISS'}"
+        lines.append(f"  target harness / PyTorch loop with validation <= 1.5x, {what}: {verdict} "
+                     f"({bench.fmt_ratio(harness)}){extra}")
     return "\n".join(lines)
 
 

@@ -56,7 +56,10 @@ def test_layers_quick(tmp_path, capsys):
 def test_lesson_cost_quick(tmp_path):
     res = lesson_cost.main(["--quick", "--json", str(tmp_path / "lesson.json")])
     rows = res["rows"]
-    assert {"torch_loop", "torch_loop_val", "fit", "fit_val", "harness", "harness_stepwise"} <= set(rows)
+    assert {"torch_loop", "torch_loop_val", "fit", "fit_val", "harness", "harness_stepwise", "harness_epoch",
+            "torch_loop_val_epoch"} <= set(rows)
+    assert rows["harness_epoch"]["vs"] == "torch_loop_val_epoch" and len(res["times_s"]["harness_epoch"]) == 1
+    assert "an epoch within a fit" in lesson_cost.table(res)
     assert ("spe" in rows) == (BACKEND != "torch")
     for name, row in rows.items():
         assert _finite(row["median_s"])

@@ -538,6 +538,7 @@ class Run:
         self._snapshots = {}
         self._built = set()
         self._spe_models = set()
+        self._spe_functions = {}  # id(model) -> (compile token, {steps_per_execution: compiled functions})
         self._groups = {}
         self.group_seeds = bool(getattr(args, "group_seeds", False))
         self.total_runs = None
@@ -1077,8 +1078,14 @@ class Run:
         (``tests/test_lesson.py`` checks it). Callbacks then see one batch
         call per chunk: a fit with a callback that overrides a per-batch
         hook (``kreg.callbacks.BatchLosses``, ``WeightAveraging``, Keras's
-        ``TerminateOnNaN``, ...) runs one step per call. A model the lesson
-        compiled with its own ``steps_per_execution`` is left alone, and
+        ``TerminateOnNaN``, ...) runs one step per call. Switching a model
+        between the two keeps the compiled functions of each setting (per
+        model, until it is compiled again) instead of tracing them anew: a
+        lesson that fits one model with and without such a callback
+        (``l10_ensembles``: member 0 keeps an EMA, the others do not)
+        otherwise paid a TensorFlow trace and XLA compile at every switch.
+        A model the lesson compiled with its own ``steps_per_execution`` is
+        left alone, and
         under ``--devices N > 1`` (``tf.distribute.MirroredStrategy``) every
         fit runs one step per call: Keras 3.15's multi-step loop fails there
         with TensorFlow 2.21 ("You must feed a value for placeholder tensor
@@ -1095,9 +1102,14 @@ class Run:
         owned = id(model) in self._spe_models
         if current == want or (current != 1 and not owned):
             return
+        # the compiled functions are specialized to one steps_per_execution: keep this setting's, reuse the other's
+        token = _compiled_token(model)
+        kept = self._spe_functions.get(id(model))
+        if kept is None or kept[0] != token:  # compiled again since: nothing kept is valid
+            kept = self._spe_functions[id(model)] = (token, {})
+        kept[1][current] = (model.train_function, model.test_function, model.predict_function)
         model.steps_per_execution = want
-        # the compiled functions are specialized to one steps_per_execution: rebuild them
-        model.train_function = model.test_function = model.predict_function = None
+        model.train_function, model.test_function, model.predict_function = kept[1].get(want, (None, None, None))
         self._spe_models.add(id(model))
 
     def evaluate(self, model, x, y, *, batch_size=1024):
@@ -1374,6 +1386,15 @@ class _Replicate:
 #: Weight attributes re-drawn by :meth:`Run.reset` from their ``<attr>_initializer``.
 _INIT_ATTRS = ("kernel", "bias", "depthwise_kernel", "pointwise_kernel", "recurrent_kernel", "embeddings",
                "gamma", "beta", "moving_mean", "moving_variance")
+
+
+def _compiled_token(model):
+    """What a model's compiled functions were traced for: its optimizer, loss and metrics objects.
+
+    ``model.compile`` makes new ones (a new ``CompileLoss`` every time), so a
+    model compiled again gets a new token and no function traced before.
+    """
+    return tuple(id(getattr(model, name, None)) for name in ("optimizer", "_compile_loss", "_compile_metrics"))
 
 
 def _fit_inputs(data, x, y, validation_data):

@@ -530,6 +530,19 @@ def test_tensorflow_fits_run_several_steps_per_call_with_the_same_weights(tmp_pa
         assert again.steps_per_execution == 1
         for a, b in zip(again.get_weights(), stepwise.get_weights()):
             np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+        # switching back and forth reuses each setting's compiled train function (no new trace) ...
+        fn_one = again.train_function
+        train([], model=again)
+        fn_many = again.train_function
+        assert again.steps_per_execution == expected
+        train([kc.BatchLosses()], model=again)
+        assert again.train_function is fn_one and again.steps_per_execution == 1
+        train([], model=again)
+        assert again.train_function is fn_many
+        # ... until the model is compiled again: then nothing traced before is used
+        again.compile(optimizer=keras.optimizers.SGD(0.1), loss="sparse_categorical_crossentropy")
+        train([], model=again)
+        assert again.train_function is not fn_many and again.steps_per_execution == expected
         own = models.compile_classifier(models.mlp(d.info.input_shape, 10, hidden=(16,)), "sgd")
         if keras.backend.backend() != "torch":  # Keras: "steps_per_execution must be 1 with the PyTorch backend"
             own.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", steps_per_execution=4)

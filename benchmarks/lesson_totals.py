@@ -73,10 +73,6 @@ GOAL_JAX_S = 30 * 60
 GOAL_RATIO = {"tensorflow": 2.0, "torch": 3.0}
 
 
-def all_lessons():
-    return sorted(p.stem for p in LESSONS_DIR.glob("l[0-9][0-9]_*.py"))
-
-
 def lesson_env(backend, threads=None):
     env = dict(os.environ, KERAS_BACKEND=backend, KREG_OFFLINE="1", TF_CPP_MIN_LOG_LEVEL="3", MPLBACKEND="Agg",
                PYTHONUNBUFFERED="1")
@@ -224,20 +220,7 @@ def parser():
 def parse(argv=None):
     p = parser()
     args = p.parse_args(argv)
-    if args.backend and args.backends:
-        p.error("give --backend or --backends, not both")
-    names = [args.backend] if args.backend else [b for b in re.split(r"[,\s]+", args.backends or "") if b]
-    names = names or ["jax", "tensorflow", "torch"]
-    bad = [b for b in names if b not in bench.BACKENDS]
-    if bad:
-        p.error(f"argument --backends: unknown backend(s) {bad}; choose from {list(bench.BACKENDS)}")
-    args.backend_list = list(dict.fromkeys(names))
-    known = all_lessons()
-    lessons = [name.removesuffix(".py") for name in (args.lessons or known)]
-    unknown = [name for name in lessons if name not in known]
-    if unknown:
-        p.error(f"argument --lessons: unknown lesson(s) {unknown}; choose from {known}")
-    args.lesson_list = lessons
+    bench.backends_and_lessons(p, args, default_backends=("jax", "tensorflow", "torch"))
     if not args.timeout > 0 or args.timeout == float("inf"):
         p.error(f"argument --timeout: expected a positive number of seconds, received {args.timeout!r}")
     if args.cpus is not None:

@@ -84,7 +84,6 @@ import ast
 import datetime as _dt
 import json
 import os
-import re
 import signal
 import struct
 import subprocess
@@ -211,8 +210,7 @@ def make_mnist_dir(folder, *, n_train=N_TRAIN, n_test=N_TEST, seed=DATA_SEED, so
 
 
 # ------------------------------------------------------------------ lessons
-def all_lessons():
-    return sorted(p.stem for p in LESSONS_DIR.glob("l[0-9][0-9]_*.py"))
+all_lessons = bench.all_lessons
 
 
 def lesson_defaults(lesson):
@@ -558,20 +556,7 @@ def parser():
 def parse(argv=None):
     p = parser()
     args = p.parse_args(argv)
-    if args.backend and args.backends:
-        p.error("give --backend or --backends, not both")
-    names = [args.backend] if args.backend else [b for b in re.split(r"[,\s]+", args.backends or "") if b]
-    names = names or list(bench.BACKENDS)
-    bad = [b for b in names if b not in bench.BACKENDS]
-    if bad:
-        p.error(f"unknown backend(s) {bad}; choose from {list(bench.BACKENDS)}")
-    args.backend_list = list(dict.fromkeys(names))
-    known = all_lessons()
-    lessons = args.lessons or known
-    unknown = [name for name in lessons if name.removesuffix(".py") not in known]
-    if unknown:
-        p.error(f"unknown lesson(s) {unknown}; choose from {known}")
-    args.lesson_list = [name.removesuffix(".py") for name in lessons]
+    bench.backends_and_lessons(p, args)
     for flag in ("timeout", "cap_gb", "budget_gb", "poll"):
         value = getattr(args, flag)
         if not value > 0 or value != value or value == float("inf"):

@@ -306,6 +306,31 @@ def rotated_runs(names, repeats, run_one):
     return runs
 
 
+def all_lessons():
+    """Every lesson's name (``lessons/lNN_*.py`` without ``.py``), sorted."""
+    return sorted(p.stem for p in (ROOT / "lessons").glob("l[0-9][0-9]_*.py"))
+
+
+def backends_and_lessons(p, args, *, default_backends=BACKENDS):
+    """Check a lesson benchmark's ``--backend``/``--backends`` and ``--lessons``; set ``args.backend_list``
+    and ``args.lesson_list`` (``p.error`` names a bad value)."""
+    if args.backend and args.backends:
+        p.error("give --backend or --backends, not both")
+    names = [args.backend] if args.backend else [b for b in re.split(r"[,\s]+", args.backends or "") if b]
+    names = names or list(default_backends)
+    bad = [b for b in names if b not in BACKENDS]
+    if bad:
+        p.error(f"argument --backends: unknown backend(s) {bad}; choose from {list(BACKENDS)}")
+    args.backend_list = list(dict.fromkeys(names))
+    known = all_lessons()
+    lessons = [name.removesuffix(".py") for name in (args.lessons or known)]
+    unknown = [name for name in lessons if name not in known]
+    if unknown:
+        p.error(f"argument --lessons: unknown lesson(s) {unknown}; choose from {known}")
+    args.lesson_list = lessons
+    return args
+
+
 def merge_previous(path, per_backend, settings):
     """Keep the entries of an earlier run of the same day and machine (``path``) that this run did not redo.
 

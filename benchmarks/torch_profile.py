@@ -96,7 +96,7 @@ def main(argv=None):
                 f"PyTorch trainer). Received: backend={backend!r}")
     x, y, xv, yv, source = lesson_cost.load_data(args.quick)
     torch_fns = lesson_cost.torch_student(x, y, xv, yv)
-    keras_fns, desc, run = lesson_cost.keras_variants(backend, x, y, xv, yv, args.quick)
+    keras_fns, desc, run, _ = lesson_cost.keras_variants(backend, x, y, xv, yv, args.quick)
     cases = {"torch_loop_val": torch_fns["torch_loop_val"], "harness": keras_fns["harness"],
              "fit": keras_fns["fit"]}
     out = {}

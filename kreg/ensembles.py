@@ -53,6 +53,7 @@ import math
 
 import numpy as np
 
+from kreg._predict import predict_arrays
 from kreg._validation import check_int, invalid
 
 __all__ = [
@@ -267,7 +268,7 @@ def predict_members(model, weights, x, *, batch_size=1024):
         out = []
         for w in weights:
             model.set_weights(w)
-            out.append(np.asarray(model.predict(x, batch_size=batch_size, verbose=0), dtype=np.float64))
+            out.append(np.asarray(predict_arrays(model, x, batch_size), dtype=np.float64))
     finally:
         model.set_weights(own)
     return np.stack(out)

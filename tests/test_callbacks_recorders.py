@@ -110,6 +110,34 @@ def test_fit_tracker_measures_inference_accuracy_and_stops_once_fitted():
     assert never.fitted_at is None and len(h.epoch) == 2
 
 
+def test_predict_arrays_equals_model_predict_in_uneven_chunks_and_falls_back_for_other_inputs():
+    """FitTracker's and the harness's predictions: predict_on_batch chunks give model.predict's numbers."""
+    from kreg._predict import predict_arrays
+
+    x, _ = _data(n=37)
+    model = _model()
+    model.predict_on_batch(x[:2])
+    np.testing.assert_allclose(predict_arrays(model, x, 16), model.predict(x, verbose=0), rtol=1e-6, atol=1e-7)
+    calls = []
+    real = model.predict_on_batch
+    model.predict_on_batch = lambda b: calls.append(len(b)) or real(b)
+    predict_arrays(model, x, 16)
+    assert calls == [16, 16, 5]  # the rows in order, in chunks of batch_size
+    inp = keras.Input((4,))
+    h = keras.layers.Dense(3)(inp)
+    two = keras.Model(inp, [h, keras.layers.Dense(2)(h)])  # several outputs: each concatenated
+    got, want = predict_arrays(two, x, 10), two.predict(x, verbose=0)
+    assert len(got) == 2
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+    a = keras.Input((4,), name="a")
+    named = keras.Model({"a": a}, keras.layers.Dense(2)(a))  # dict input: model.predict, no chunking
+    real_named = named.predict_on_batch
+    calls.clear()
+    named.predict_on_batch = lambda b: calls.append(1) or real_named(b)
+    assert predict_arrays(named, {"a": x}, 16).shape == (37, 2) and calls == []
+
+
 # --- EpochLR ----------------------------------------------------------------------------------------------
 
 def test_epoch_lr_logs_the_rate_in_force_during_each_epoch():

@@ -491,6 +491,45 @@ def test_harness_fits_tensorflow_through_the_reshuffled_pipeline(tmp_path):
     run.finish()
 
 
+def test_validation_arrays_run_as_a_batched_pipeline_under_tensorflow_with_the_same_numbers(tmp_path):
+    """Keras rebuilds an array pipeline at every epoch's validation under TF; the harness hands it tf.data."""
+    run = _rep_lesson().start(["--out", str(tmp_path), "--verbose", "0", "--epochs", "2", "--no-cache"])
+    d = run.load_data(n_train=64)
+    xv, yv = d.x_val[:50], d.y_val[:50]
+    sw = np.linspace(0.5, 2.0, len(yv)).astype("float32")
+    model = _tiny(d)
+    seen = []
+    real_fit = model.fit
+
+    def spy(x=None, y=None, **kwargs):
+        seen.append((kwargs.get("validation_data"), kwargs.get("validation_batch_size")))
+        return real_fit(x, y, **kwargs)
+
+    model.fit = spy
+    try:
+        for val in ((xv, yv), (xv, yv, sw)):
+            h = run.fit("tiny", model, x=d.x_train, y=d.y_train, validation_data=val, batch_size=16,
+                        validation_batch_size=8)
+            after = model.evaluate(*val[:2], sample_weight=val[2] if len(val) == 3 else None, batch_size=7,
+                                   verbose=0, return_dict=True)  # the trained weights, other batches
+            np.testing.assert_allclose(h.history["val_loss"][-1], after["loss"], rtol=1e-5)
+            np.testing.assert_allclose(h.history["val_accuracy"][-1], after["accuracy"], rtol=1e-6)
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+
+            assert all(isinstance(v, tf.data.Dataset) and size is None for v, size in seen)
+            batches = [len(b[0]) for b in seen[0][0]]
+            assert batches == [8] * 6 + [2]  # validation_batch_size kept, rows in order
+            np.testing.assert_array_equal(np.concatenate([b[1].numpy() for b in seen[0][0]]), yv)
+        else:  # JAX and PyTorch get the arrays as given
+            assert all(isinstance(v, tuple) and size == 8 for v, size in seen)
+    finally:
+        run.finish()
+    # what is not a tuple of same-length arrays is left to Keras
+    for val in ([d.x_val, d.y_val[:-1]], ({"a": d.x_val}, d.y_val), (d.x_val,), "no"):
+        assert lesson_mod.validation_batches(val, 8) == (val, False)
+
+
 def test_array_fit_arguments_key_the_cache_by_content():
     a = np.zeros((2000, 3))
     b = a.copy()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
+from kreg._predict import predict_arrays
 from kreg._validation import check_bool, check_float, check_int, invalid
 
 __all__ = ["FitTracker"]
@@ -68,7 +69,7 @@ class FitTracker(keras.callbacks.Callback):
 
     def evaluate(self):
         """Accuracy of the model on ``(x, y)`` now, in inference mode."""
-        p = np.asarray(self.model.predict(self.x, batch_size=self.batch_size, verbose=0))
+        p = np.asarray(predict_arrays(self.model, self.x, self.batch_size))
         guess = (p.reshape(-1) > 0.5).astype("int64") if p.shape[-1] == 1 else p.argmax(-1)
         return float(np.mean(guess == self.y))
 

@@ -13,7 +13,7 @@ def predict_arrays(model, x, batch_size):
     at every call (under TensorFlow a ``tf.data`` array adapter). Callbacks
     that predict after every epoch (:class:`kreg.callbacks.FitTracker`) and
     the harness's per-replicate measurements call it thousands of times. On
-    an MLP 784-512-512-10 over 1,000 digits (one CPU core, Keras 3.15), one
+    an MLP 784-512-512-10 over 1,000 digits (the idle 2-core Xeon, Keras 3.15), one
     call took 82 ms with ``model.predict`` and 10 ms in ``predict_on_batch``
     chunks under TensorFlow (16 and 9 ms under JAX, 9 and 7 ms under
     PyTorch). The outputs are the same numbers: both run the compiled

@@ -89,7 +89,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["Lesson", "Run", "Replicates", "write_json_atomic", "bad_flag", "shuffled_batches", "validation_batches", "BACKENDS", "SPLIT_SEED"]
+__all__ = ["Lesson", "Run", "Replicates", "write_json_atomic", "bad_flag", "shuffled_batches", "validation_batches",
+           "BACKENDS", "SPLIT_SEED"]
 
 BACKENDS = ("tensorflow", "jax", "torch")
 _BACKEND_DIST = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
@@ -1363,15 +1364,16 @@ def shuffled_batches(x, y, batch_size, seed=None):
 
 
 def validation_batches(validation_data, batch_size):
-    """NumPy validation arrays ``(x, y[, sample_weight])`` as a batched ``tf.data`` pipeline, for ``fit`` under TensorFlow.
+    """NumPy validation arrays ``(x, y[, sample_weight])`` as a batched ``tf.data`` pipeline for TensorFlow's ``fit``.
 
     Why: Keras's TensorFlow trainer keeps the validation iterator of a
     ``fit``, but for arrays it rebuilds the array adapter's ``tf.data``
     pipeline (index dataset, slicing map, prefetch) at every epoch's
     evaluation. On the lessons' small models that costs more than the
     training epoch itself: the STAT 453 MLP on 3,600 digits, 32 steps per
-    call, took 100 ms an epoch with 400 validation arrays and 35 ms with
-    this pipeline (TensorFlow 2.21, Keras 3.15, one CPU core). The batches
+    call, took about 100 ms an epoch with 400 validation digits as arrays
+    and 35 ms with this pipeline (TensorFlow 2.21, Keras 3.15, the idle
+    2-core Xeon; ``README.md``, benchmarks). The batches
     are the same rows in the same order (no shuffling), and Keras's loss and
     metric means weight each batch by its size, so the validation numbers
     agree with the array path's to float rounding (``tests/test_lesson.py``).

@@ -21,6 +21,9 @@ Comparisons (A / B, target):
 - ``kreg.layers.GroupNorm`` / ``keras.layers.GroupNormalization``        <= 1.0x
 - ``kreg.layers.BatchNorm`` / ``keras.layers.BatchNormalization``        <= 1.1x
 - ``kreg.layers.Dropout`` / ``keras.layers.Dropout``                     <= 1.05x
+- MLP with each hidden activation in its ``Dense`` layer (``kreg.models.mlp``'s
+  default) / with an ``Activation`` layer of its own
+  (``activation_layers=True``, every other MLP variant here): reported
 
 Under the torch backend, ``GroupNorm`` is also timed at the layer level
 (forward + backward, and forward alone) against ``torch.nn.GroupNorm`` on
@@ -52,6 +55,7 @@ COMPARISONS = [
     ("kreg_groupnorm", "keras_groupnorm", 1.0, "GroupNorm / keras GroupNormalization"),
     ("kreg_batchnorm", "keras_batchnorm", 1.1, "BatchNorm / keras BatchNormalization"),
     ("kreg_dropout", "keras_dropout", 1.05, "kreg Dropout / keras Dropout"),
+    ("activation_in_dense", "plain", None, "MLP: activation in Dense / own Activation"),
 ]
 GROUPS = {"mlp": 5, "cnn": 4}  # 75 and 45 are divisible by 5; 16 and 32 by 4
 
@@ -75,6 +79,7 @@ def _variant_kwargs(name, arch):
 
     table = {
         "plain": {},
+        "activation_in_dense": {},
         "keras_dropout": {"dropout": lambda: keras.layers.Dropout(RATE)},
         "kreg_dropout": {"dropout": lambda: kl.Dropout(RATE)},
         "dropconnect_batch": {"dense": dropconnect("batch")},
@@ -108,6 +113,7 @@ def build(name, arch, *, run_eagerly=False):
             dropout_layer=(lambda rate: v["dropout"]()) if "dropout" in v else None,
             dense_layer=v.get("dense"),
             batchnorm=v.get("norm", False),
+            activation_layers=name != "activation_in_dense",  # the others compare one layer, not this
             name=f"mlp_{name}",
         )
     else:  # the small CNN of kreg.models.cnn, with a Dense(64) head so that DropConnect has a place
@@ -308,9 +314,9 @@ def main(argv=None):
     keras.utils.set_random_seed(0)
     all_names = ["dropconnect_example", "plain", "keras_dropout", "kreg_dropout", "dropconnect_batch",
                  "weight_noise", "kreg_groupnorm", "keras_groupnorm", "kreg_batchnorm", "keras_batchnorm"]
-    archs = {"mlp": all_names, "cnn": all_names}
+    archs = {"mlp": all_names + ["activation_in_dense"], "cnn": all_names}
     if args.quick:  # every layer once on the MLP (eagerly, batch 16), GroupNorm on the CNN
-        archs = {"mlp": all_names, "cnn": ["kreg_groupnorm", "keras_groupnorm"]}
+        archs = {"mlp": all_names + ["activation_in_dense"], "cnn": ["kreg_groupnorm", "keras_groupnorm"]}
     result = {"benchmark": "layers", "backend": backend, "device": bench.backend_device(backend),
               "versions": bench.versions(backend), "loadavg_start": bench.loadavg(),
               "settings": {"batch": QUICK_BATCH if args.quick else BATCH, "quick": args.quick, "repeats": repeats, "rate": RATE,

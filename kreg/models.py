@@ -89,9 +89,23 @@ def mlp(
     kernel_regularizer=None,
     dense_layer=None,
     init="keras",
+    activation_layers=False,
     name="mlp",
 ):
     """The STAT 453 multilayer perceptron: Flatten, (Dense, act, Dropout)*, Dense.
+
+    Each hidden activation is the hidden ``Dense`` layer's ``activation``
+    argument, :math:`h = \\phi(xW + b)`, the same function as deck 000's
+    ``torch.nn.Linear`` followed by ``torch.nn.ReLU``. It gets a layer of its
+    own (``keras.layers.Activation``) with ``activation_layers=True``, with
+    ``batchnorm`` (the batch norm sits between the two) and with a
+    ``dense_layer``. Why one layer by default: under Keras's PyTorch backend
+    every layer call is a few hundred microseconds of Python
+    (``benchmarks/torch_profile.py``); folding the activation into the Dense
+    layer made a train step of the STAT 453 MLP 0.80-0.91x as long, and of
+    ``l12_grad_clipping``'s 8x64 MLP 0.86x (``benchmarks/layers.py``'s
+    ``mlp_activation`` rows). The compiled JAX and TensorFlow steps are the
+    same computation either way.
 
     Args:
         input_shape: shape of one example, e.g. ``(28, 28, 1)``.
@@ -114,6 +128,11 @@ def mlp(
         dense_layer: callable ``(units, **kwargs) -> layer`` replacing
             ``keras.layers.Dense`` for the hidden layers (e.g. DropConnect);
             with ``init="torch"`` it also receives ``bias_initializer``.
+        activation_layers: give every hidden activation its own
+            ``keras.layers.Activation`` layer (for code that reads the
+            pre-activations :math:`z = xW + b` off the ``hidden_i`` layers,
+            as ``lessons/l11_init.py`` does). Always so with ``batchnorm``
+            or ``dense_layer``.
         init: ``"keras"`` (Keras's defaults: Glorot-uniform kernels, zero
             biases) or ``"torch"``, PyTorch's ``nn.Linear`` defaults that the
             STAT 453 notebooks train with: every kernel and bias
@@ -132,6 +151,9 @@ def mlp(
     if not isinstance(batchnorm, bool) and not callable(batchnorm):
         raise invalid("batchnorm", batchnorm, "a bool or a callable () -> layer", exc=TypeError)
     init = check_choice("init", init, INITS)
+    if not isinstance(activation_layers, bool):
+        raise invalid("activation_layers", activation_layers, "a bool", exc=TypeError)
+    separate = activation_layers or bool(batchnorm) or dense_layer is not None
     if init == "torch" and kernel_initializer is not None:
         raise invalid("kernel_initializer", kernel_initializer,
                       "None with init='torch' (init sets the kernel and bias initializers)")
@@ -150,12 +172,14 @@ def mlp(
                 kernel_regularizer=kernel_regularizer,
                 name=f"hidden_{i + 1}",
                 **kwargs,
+                **({} if separate else {"activation": activation}),
             )
         )
         fan_in = units
         if batchnorm:
             layers.append(keras.layers.BatchNormalization() if batchnorm is True else batchnorm())
-        layers.append(keras.layers.Activation(activation))
+        if separate:
+            layers.append(keras.layers.Activation(activation))
         if dropout > 0:
             layers.append(drop(dropout))
     layers.append(

@@ -227,7 +227,8 @@ inits = {"N(0, 0.01)": lambda: keras.initializers.RandomNormal(stddev=0.01),
          "Glorot": keras.initializers.GlorotNormal, "He": keras.initializers.HeNormal,
          "LeCun": keras.initializers.LecunNormal}
 std = {(act, name): run.replicates(f"{depth}-layer {act}, {name}", work=layer_stats(models.mlp(
-           shape, k, hidden=(width,) * depth, activation=act, kernel_initializer=init(), name=f"deep_{act}")),
+           shape, k, hidden=(width,) * depth, activation=act, kernel_initializer=init(), name=f"deep_{act}",
+           activation_layers=True)),  # layer_stats adds e_l to z_l, the hidden_l layer's pre-activation output
            config={"probe": n_probe})
        for act in ("tanh", "relu") for name, init in inits.items()}
 

@@ -33,6 +33,42 @@ def test_cnn_and_softmax_regression_fit_one_step():
         assert np.isfinite(h.history["loss"][0])
 
 
+def test_mlp_folds_each_activation_into_its_dense_layer_unless_asked_or_needed():
+    m = models.mlp((8, 8, 1), 10, hidden=(16, 12), activation="tanh")
+    assert [type(layer).__name__ for layer in m.layers] == ["Flatten", "Dense", "Dense", "Dense"]
+    assert [layer.activation.__name__ for layer in m.layers[1:]] == ["tanh", "tanh", "linear"]
+    sep = models.mlp((8, 8, 1), 10, hidden=(16, 12), activation="tanh", activation_layers=True)
+    assert [type(layer).__name__ for layer in sep.layers] == ["Flatten", "Dense", "Activation", "Dense",
+                                                              "Activation", "Dense"]
+    assert all(layer.activation.__name__ == "linear" for layer in sep.layers if isinstance(layer, keras.layers.Dense))
+    # a dense_layer callable (DropConnect, a wrapper) and batch norm keep the activation a layer of its own
+    for kw in ({"dense_layer": lambda units, **k: keras.layers.Dense(units, **k)}, {"batchnorm": True}):
+        kinds = [type(layer).__name__ for layer in models.mlp((4,), 3, hidden=(5,), **kw).layers]
+        assert kinds.count("Activation") == 1, (kw, kinds)
+    with pytest.raises(TypeError, match=r"argument `activation_layers`.*Received: activation_layers='yes'"):
+        models.mlp((4,), 3, activation_layers="yes")
+
+
+def test_mlp_with_folded_activations_computes_and_trains_as_with_activation_layers():
+    rng = np.random.default_rng(3)
+    x, y = rng.random((32, 6, 6)).astype("float32"), rng.integers(0, 4, 32)
+    nets = []
+    for separate in (False, True):
+        keras.utils.set_random_seed(11)  # the same kernels drawn: Activation layers draw nothing
+        nets.append(models.compile_classifier(
+            models.mlp((6, 6), 4, hidden=(10, 7), init="torch", activation_layers=separate), learning_rate=0.5))
+    folded, separate = nets
+    for a, b in zip(folded.get_weights(), separate.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(folded.predict_on_batch(x), separate.predict_on_batch(x), rtol=1e-6, atol=1e-6)
+    before = folded.get_weights()
+    for net in nets:
+        net.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
+    assert min(np.abs(a - b).max() for a, b in zip(folded.get_weights(), before)) > 1e-4  # training moved all
+    for a, b in zip(folded.get_weights(), separate.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("kwargs,match", [({"hidden": (0,)}, "hidden"), ({"dropout": 1.0}, "dropout"),
                                           ({"num_classes": 0}, "num_classes")])
 def test_bad_arguments(kwargs, match):

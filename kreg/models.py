@@ -106,7 +106,7 @@ def mlp(
     at batch 256 (``benchmarks/layers.py``, row "MLP: activation in Dense /
     own Activation"), and a ``fit`` step 0.80x at batch 32; for
     ``l12_grad_clipping``'s 8x64 MLP it was 0.86x. The compiled JAX and
-    TensorFlow steps are the same computation either way: 0.94-1.04x,
+    TensorFlow steps are the same computation either way: 0.92-1.07x,
     within noise. Trained weights and outputs are the same (tested).
 
     Args:

@@ -13,7 +13,7 @@ import keras
 
 import math
 
-from kreg._validation import check_choice, check_float, check_int, invalid
+from kreg._validation import check_bool, check_choice, check_float, check_int, invalid
 
 __all__ = ["mlp", "cnn", "softmax_regression", "compile_classifier", "STAT453_HIDDEN", "INITS"]
 
@@ -153,9 +153,7 @@ def mlp(
     if not isinstance(batchnorm, bool) and not callable(batchnorm):
         raise invalid("batchnorm", batchnorm, "a bool or a callable () -> layer", exc=TypeError)
     init = check_choice("init", init, INITS)
-    if not isinstance(activation_layers, bool):
-        raise invalid("activation_layers", activation_layers, "a bool", exc=TypeError)
-    separate = activation_layers or bool(batchnorm) or dense_layer is not None
+    separate = check_bool("activation_layers", activation_layers) or bool(batchnorm) or dense_layer is not None
     if init == "torch" and kernel_initializer is not None:
         raise invalid("kernel_initializer", kernel_initializer,
                       "None with init='torch' (init sets the kernel and bias initializers)")
